@@ -1,0 +1,83 @@
+"""Network in Network as d2l defines it (section 7.3), and the ablations of Lin, Chen and Yan (2013).
+
+One builder, ``nin``, makes the reference network and every ablation: how many 1x1 convs each block has, whether
+the dropout stays, global average pooling or a fully connected head, batch normalization. NiN is fully
+convolutional, so it takes any input from its minimum side up.
+"""
+
+from torch import nn
+
+from archs._registry import Published, Recipe, register_model
+
+# (out_channels, kernel_size, stride, padding) of the four NiN blocks; a 3x3/2 max pool follows each of the first three
+BLOCKS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
+RECIPE = Recipe(lr=0.1, batch_size=128, source="d2l 7.3 train_ch6 (d2l v1.0 lowers lr to 0.05)")
+MIN_INPUT = 67  # smallest side whose last max pool still gets a 3x3 map
+
+
+def nin_block(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int,
+    num_1x1: int = 2, batch_norm: bool = False,
+) -> nn.Sequential:  # fmt: skip
+    """One conv followed by ``num_1x1`` 1x1 convs (a per-pixel MLP), ReLU after each."""
+    layers: list[nn.Module] = []
+    convs = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)]
+    convs += [nn.Conv2d(out_channels, out_channels, kernel_size=1) for _ in range(num_1x1)]
+    for conv in convs:
+        layers.append(conv)
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def nin(
+    in_channels: int = 1, num_classes: int = 10, *,
+    num_1x1: int = 2, dropout: float = 0.5, head: str = "gap", batch_norm: bool = False,
+) -> nn.Sequential:  # fmt: skip
+    """NiN; the keyword arguments select an ablation (the defaults are d2l's network).
+
+    ``head="gap"`` averages each class map over space; ``head="fc"`` flattens the 5x5 class maps (what a 224 input
+    gives) and classifies them with one linear layer, the paper's GAP against FC comparison.
+    """
+    layers: list[nn.Module] = []
+    for out_channels, kernel_size, stride, padding in BLOCKS:
+        layers += [
+            nin_block(in_channels, out_channels, kernel_size, stride, padding, num_1x1, batch_norm),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        ]
+        in_channels = out_channels
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nin_block(in_channels, num_classes, 3, 1, 1, num_1x1, batch_norm))
+    if head == "gap":
+        layers += [nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten()]
+    elif head == "fc":
+        layers += [nn.AdaptiveAvgPool2d((5, 5)), nn.Flatten(), nn.Linear(num_classes * 5 * 5, num_classes)]
+    else:
+        raise ValueError(f"head must be 'gap' or 'fc', not {head!r}")
+    return nn.Sequential(*layers)
+
+
+def _register_nin(name: str, description: str, published: Published | None = None, **variant):
+    tags = ("nin",) if name == "nin" else ("nin", "ablation")
+
+    @register_model(name, description=description, input_size=224, min_input_size=MIN_INPUT, recipe=RECIPE,
+                    published=published, tags=tags)  # fmt: skip
+    def build(in_channels: int = 1, num_classes: int = 10) -> nn.Module:
+        return nin(in_channels, num_classes, **variant)
+
+    build.__name__ = name.replace("-", "_")
+    return build
+
+
+_register_nin(
+    "nin",
+    "d2l NiN: 4 NiN blocks (conv + two 1x1 convs), dropout 0.5, global average pooling",
+    Published(0.100, 0.879, 3_088, 3_193),
+)
+_register_nin("nin-one-1x1", "NiN with one 1x1 conv per block instead of two", num_1x1=1)
+_register_nin("nin-no-1x1", "NiN with no 1x1 convs: plain convs, dropout, global average pooling", num_1x1=0)
+_register_nin("nin-no-dropout", "NiN without its dropout layer", dropout=0.0)
+_register_nin("nin-fc-head", "NiN with a linear classifier on the 5x5 class maps instead of GAP", head="fc")
+_register_nin("nin-bn", "NiN with batch normalization after every conv", batch_norm=True)

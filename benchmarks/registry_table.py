@@ -1,0 +1,28 @@
+"""``python -m benchmarks list``: the registry as a table (pandas + tabulate)."""
+
+import pandas as pd
+
+import archs
+from benchmarks.model_stats import count_params, forward_flops
+
+
+def registry_table(pattern: str | None = None) -> pd.DataFrame:
+    rows = []
+    for name in archs.list_models(pattern):
+        entry = archs.get_entry(name)
+        model = entry.build()
+        rows.append({
+            "name": name,
+            "params": count_params(model),
+            "input": entry.input_size,
+            "min input": entry.min_input_size,
+            "GFLOPs": forward_flops(model, entry.input_size) / 1e9,
+            "recipe": f"lr {entry.recipe.lr:g}, batch {entry.recipe.batch_size}, {entry.recipe.epochs} epochs",
+            "description": entry.description,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def format_registry(pattern: str | None = None) -> str:
+    table = registry_table(pattern)
+    return table.to_markdown(index=False, floatfmt=".4f", intfmt=",")
