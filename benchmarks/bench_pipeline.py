@@ -1,0 +1,74 @@
+"""pytest-benchmark: batches/sec of the device-resident pipeline against a d2l-style DataLoader.
+
+Run: ``pytest benchmarks/bench_pipeline.py -o python_files='bench_*.py'`` (``nox -s bench`` runs it).
+Both serve 224-px batches of 128 real Fashion-MNIST images; d2l's resizes each example on the CPU
+(PIL bilinear resize, then ToTensor) in DataLoader workers, ours resizes whole batches where the data lives.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from benchmarks.device_data import DeviceLoader, real_fashion_mnist
+from benchmarks.fashion_mnist import DataError
+
+RESOLUTION, BATCH, BATCHES_PER_ROUND = 224, 128, 10
+
+
+@pytest.fixture(scope="module")
+def data():
+    try:
+        return real_fashion_mnist(download=False)
+    except DataError as err:
+        pytest.skip(str(err))
+
+
+class PerExampleResize(torch.utils.data.Dataset):
+    """d2l's ``transforms.Compose([Resize(224), ToTensor()])`` on each PIL image, without torchvision."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        image = Image.fromarray(self.images[i]).resize((RESOLUTION, RESOLUTION), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).unsqueeze(0), int(self.labels[i])
+
+
+def endless(loader):
+    """Epoch after epoch (itertools.cycle would keep every batch it has seen)."""
+    while True:
+        yield from loader
+
+
+def run_batches(batches) -> int:
+    n = 0
+    for x, _ in itertools.islice(batches, BATCHES_PER_ROUND):
+        n += len(x)
+    return n
+
+
+def test_device_pipeline(benchmark, data):
+    loader = DeviceLoader(data.train_images, data.train_labels, BATCH, RESOLUTION, shuffle=True)
+    batches = endless(loader)
+    run_batches(batches)  # warm-up
+    benchmark.extra_info.update(resolution=RESOLUTION, batch_size=BATCH, batches_per_round=BATCHES_PER_ROUND)
+    benchmark.pedantic(run_batches, args=(batches,), rounds=5, iterations=1)
+    benchmark.extra_info["batches_per_sec"] = BATCHES_PER_ROUND / benchmark.stats.stats.mean
+
+
+def test_d2l_dataloader(benchmark, data):
+    dataset = PerExampleResize(data.train_images.numpy(), data.train_labels.numpy())
+    loader = torch.utils.data.DataLoader(
+        dataset, BATCH, shuffle=True, num_workers=torch.get_num_threads(), persistent_workers=True
+    )
+    batches = endless(loader)
+    run_batches(batches)  # warm-up: starts the workers
+    benchmark.extra_info.update(resolution=RESOLUTION, batch_size=BATCH, batches_per_round=BATCHES_PER_ROUND)
+    benchmark.pedantic(run_batches, args=(batches,), rounds=3, iterations=1)
+    benchmark.extra_info["batches_per_sec"] = BATCHES_PER_ROUND / benchmark.stats.stats.mean
