@@ -53,13 +53,9 @@ class ModelEntry:
     def check_input_size(self, size: int) -> None:
         """Raise ValueError when ``size`` is too small for this architecture."""
         if size < self.min_input_size:
-            raise ValueError(
-                f"resolution {size} is too small for {self.name!r}: the minimum is {self.min_input_size}"
-            )
+            raise ValueError(f"resolution {size} is too small for {self.name!r}: the minimum is {self.min_input_size}")
         if self.max_input_size is not None and size > self.max_input_size:
-            raise ValueError(
-                f"resolution {size} is too large for {self.name!r}: the maximum is {self.max_input_size}"
-            )
+            raise ValueError(f"resolution {size} is too large for {self.name!r}: the maximum is {self.max_input_size}")
 
 
 _ENTRIES: dict[str, ModelEntry] = {}

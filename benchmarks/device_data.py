@@ -119,7 +119,10 @@ class DeviceLoader:
         order = torch.randperm(n, generator=self.generator).to(self.labels.device) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             if order is None:
-                images, labels = self.images[start : start + self.batch_size], self.labels[start : start + self.batch_size]
+                images, labels = (
+                    self.images[start : start + self.batch_size],
+                    self.labels[start : start + self.batch_size],
+                )
             else:
                 idx = order[start : start + self.batch_size]
                 images, labels = self.images[idx], self.labels[idx]

@@ -186,7 +186,9 @@ def load(data_dir: str | os.PathLike | None = None, download: bool = True, verif
     for split in ("train", "t10k"):
         images, labels = arrays[f"{split}-images-idx3-ubyte"], arrays[f"{split}-labels-idx1-ubyte"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{paths[f'{split}-images-idx3-ubyte']}: shape {images.shape} does not match labels {labels.shape}")
+            raise DataError(
+                f"{paths[f'{split}-images-idx3-ubyte']}: shape {images.shape} does not match labels {labels.shape}"
+            )
     return RawFashionMNIST(
         arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"],
         arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"],

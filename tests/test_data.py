@@ -116,7 +116,12 @@ def test_missing_data_names_every_place_tried_and_the_fixes(tmp_path, monkeypatc
     with pytest.raises(DataError) as err:
         fashion_mnist.load(download=False)
     message = str(err.value)
-    for expected in (str(tmp_path / "cache"), str(tmp_path / "debian"), "apt-get install dataset-fashion-mnist", "--data-dir"):
+    for expected in (
+        str(tmp_path / "cache"),
+        str(tmp_path / "debian"),
+        "apt-get install dataset-fashion-mnist",
+        "--data-dir",
+    ):
         assert expected in message
 
 

@@ -90,7 +90,8 @@ def test_every_entry_has_a_recipe_and_description():
 
 def test_an_architecture_from_a_users_own_module(registry_snapshot, tmp_path):
     module = tmp_path / "my_models.py"
-    module.write_text(textwrap.dedent("""
+    module.write_text(
+        textwrap.dedent("""
         from torch import nn
         from archs import Recipe, register_model
 
@@ -98,7 +99,8 @@ def test_an_architecture_from_a_users_own_module(registry_snapshot, tmp_path):
                         recipe=Recipe(lr=0.1, batch_size=64))
         def tiny_mlp(in_channels=1, num_classes=10):
             return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 28 * 28, num_classes))
-    """))
+    """)
+    )
     archs.import_models(str(module))
     assert "tiny-mlp" in archs.list_models()
     assert archs.get_model("tiny-mlp")(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
@@ -114,14 +116,16 @@ def test_a_new_file_in_the_package_is_found_by_itself(tmp_path):
     package = Path(archs.__file__).parent
     copy = tmp_path / "archs"
     shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "tiny.py").write_text(textwrap.dedent("""
+    (copy / "tiny.py").write_text(
+        textwrap.dedent("""
         from torch import nn
         from archs._registry import Recipe, register_model
 
         @register_model("tiny", description="t", input_size=28, min_input_size=28, recipe=Recipe(lr=1, batch_size=1))
         def tiny(in_channels=1, num_classes=10):
             return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 784, num_classes))
-    """))
+    """)
+    )
     code = "import archs; print(archs.list_models('tiny'))"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['tiny']"

@@ -1,0 +1,83 @@
+"""Sessions: ``nox -s tests``, ``nox -s bench -- [runner arguments]``, ``nox -s leaderboard``, ``nox -s lint``.
+
+Each session makes its own virtualenv with pip. Torch is installed first, pinned by ``$CNN_BENCH_TORCH``
+(default ``torch==2.13.0``, a CPU build where the pip config provides one); then the other dependencies, read
+from pyproject.toml, add nothing to it. On a machine whose Python already has a CUDA torch, run
+``nox --no-venv -s bench``: nothing is installed and that Python is used as it is.
+"""
+
+import os
+import shutil
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "venv"  # pip, which finds the machine's local torch build; uv does not
+
+PROJECT = nox.project.load_toml("pyproject.toml")["project"]
+TORCH = os.environ.get("CNN_BENCH_TORCH", "torch==2.13.0")
+TEST_DEPS = PROJECT["optional-dependencies"]["test"]
+VERSIONS = (
+    "import sys, torch; cuda = torch.cuda.is_available(); "
+    "print(f'python {sys.version.split()[0]}, torch {torch.__version__}, '"
+    "f'device {torch.cuda.get_device_name() if cuda else \"cpu\"}')"
+)
+HAS_DATA = "from benchmarks.fashion_mnist import locate; locate(download=False)"
+
+
+def install(session: nox.Session, *extra: str) -> None:
+    if session.venv_backend == "none":  # --no-venv: the caller's Python has what it needs
+        return
+    session.install(TORCH)
+    session.install(*PROJECT["dependencies"], *extra)
+
+
+def ensure_data(session: nox.Session) -> None:
+    """Install Debian's dataset-fashion-mnist when the data is nowhere and apt-get can run (root, Debian)."""
+    try:
+        session.run("python", "-c", HAS_DATA, silent=True)
+        return
+    except nox.command.CommandFailed:
+        pass
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "dataset-fashion-mnist", external=True)
+    else:
+        session.log("Fashion-MNIST not found: the runner will try to download it (see README, 'The data')")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (CPU is enough; the real-data tests need Fashion-MNIST)."""
+    install(session, *TEST_DEPS)
+    session.run("python", "-c", VERSIONS)
+    ensure_data(session)
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Train and time the registry (arguments after -- go to the runner), then regenerate the leaderboard."""
+    install(session, *TEST_DEPS)
+    session.run("python", "-c", VERSIONS)
+    ensure_data(session)
+    try:
+        session.run("python", "-m", "benchmarks", "run", *session.posargs)
+    finally:  # the leaderboard shows whatever finished, failed runs included
+        session.run("python", "-m", "benchmarks", "leaderboard")
+
+
+@nox.session(default=False)
+def leaderboard(session: nox.Session) -> None:
+    """Regenerate results/LEADERBOARD.md and the README block from the run records."""
+    install(session)
+    session.run("python", "-m", "benchmarks", "leaderboard", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    if session.venv_backend != "none":
+        session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

@@ -1,0 +1,136 @@
+import pytest
+import torch
+from torch import nn
+
+from benchmarks.device_data import DeviceLoader, synthetic_fashion_mnist
+from benchmarks.harness import Diverged, Trainer, TrainSettings, init_weights, train
+
+
+def learnable_data(n=1024, seed=0):
+    """Noisy images whose class is the bright band of rows: a linear model can learn it."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    images = torch.randint(0, 60, (n, 28, 28), generator=g, dtype=torch.int64)
+    rows = torch.arange(28).view(1, 28, 1)
+    band = (rows >= 2 * labels.view(-1, 1, 1) + 4) & (rows < 2 * labels.view(-1, 1, 1) + 6)
+    return (images + 190 * band).clamp(0, 255).to(torch.uint8), labels
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def loaders(batch_size=64, seed=0):
+    images, labels = learnable_data()
+    test_images, test_labels = learnable_data(256, seed=1)
+    return (
+        DeviceLoader(images, labels, batch_size, 28, shuffle=True, seed=seed),
+        DeviceLoader(test_images, test_labels, batch_size, 28),
+    )
+
+
+def quiet(_):
+    pass
+
+
+def test_loss_goes_down_and_the_record_has_every_field():
+    train_loader, test_loader = loaders()
+    result = train(mlp(), train_loader, test_loader, TrainSettings(epochs=4, lr=0.1), log=quiet, progress=False)
+    losses = [e["train_loss"] for e in result["epochs"]]
+    assert losses[-1] < losses[0] * 0.7
+    assert result["final"]["test_acc"] > 0.5
+    for key in (
+        "test_acc",
+        "train_acc",
+        "train_loss",
+        "train_examples_per_sec",
+        "eval_examples_per_sec",
+        "train_seconds",
+    ):
+        assert result["final"][key] is not None
+    first, later = result["epochs"][0], result["epochs"][1]
+    assert first["train_examples"] == 1024 - 64  # the first step is warm-up, kept out of the rate
+    assert later["train_examples"] == 1024
+    assert result["final"]["warmup_seconds"] > 0
+
+
+class ReadsTheAnswer(nn.Module):
+    """Predicts the class written in pixel (0, 0) as value * 10: a model whose accuracy is known in advance."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        predicted = (x[:, 0, 0, 0] * 255 / 10).round().long()
+        return nn.functional.one_hot(predicted, 10).float() + self.unused
+
+
+def test_accuracy_is_computed_right_on_a_known_case():
+    images = torch.zeros(100, 28, 28, dtype=torch.uint8)
+    written = torch.arange(100) % 10
+    images[:, 0, 0] = (written * 10).to(torch.uint8)
+    labels = written.clone()
+    labels[:37] = (labels[:37] + 1) % 10  # 37 of 100 disagree with what the model reads
+    trainer = Trainer(ReadsTheAnswer(), TrainSettings(epochs=1, lr=0.0))
+    accuracy, _, n = trainer.evaluate(DeviceLoader(images, labels, 16, 28))
+    assert n == 100 and accuracy == pytest.approx(0.63)
+
+
+def test_a_seed_repeats_a_cpu_run_exactly():
+    def run(seed):
+        train_loader, test_loader = loaders(seed=seed)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Dropout(0.3), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
+        settings = TrainSettings(epochs=2, lr=0.05, seed=seed)
+        result = train(model, train_loader, test_loader, settings, log=quiet, progress=False)
+        return [(e["train_loss"], e["train_acc"], e["test_acc"]) for e in result["epochs"]], model.state_dict()
+
+    (a, weights_a), (b, weights_b), (c, _) = run(3), run(3), run(4)
+    assert a == b
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert a != c
+
+
+def test_bf16_and_channels_last_path_trains_on_cpu():
+    train_loader, test_loader = loaders()
+    settings = TrainSettings(epochs=3, lr=0.1, precision="bf16", channels_last=True, fused_optimizer=True)
+    result = train(mlp(), train_loader, test_loader, settings, log=quiet, progress=False)
+    assert result["final"]["test_acc"] > 0.5
+
+
+def test_non_finite_loss_raises_diverged_with_the_epoch():
+    train_loader, test_loader = loaders()
+    with pytest.raises(Diverged) as err:
+        train(mlp(), train_loader, test_loader, TrainSettings(epochs=3, lr=1e30), log=quiet, progress=False)
+    assert err.value.epoch == 1 and err.value.epochs == []
+
+
+def test_xavier_init_touches_conv_and_linear_weights_only():
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.Flatten(), nn.Linear(8, 4))
+    with torch.no_grad():
+        model[1].weight.fill_(3.0)
+    torch.manual_seed(0)
+    init_weights(model)
+    bound = (6 / (1 * 9 + 8 * 9)) ** 0.5  # Xavier-uniform for a 3x3 conv from 1 to 8 channels
+    assert bound * 0.8 < model[0].weight.abs().max() <= bound
+    assert model[0].bias.abs().max() <= 1 / 3  # PyTorch's default bias init, 1/sqrt(fan_in)
+    assert torch.equal(model[1].weight, torch.ones(8))  # batch norm reset to its defaults
+    first = [p.detach().clone() for p in model.parameters()]
+    torch.manual_seed(0)
+    init_weights(model)
+    assert all(torch.equal(a, b) for a, b in zip(first, model.parameters()))  # the seed alone decides
+
+
+def test_synthetic_batches_flow_through_a_registry_model():
+    import archs
+
+    data = synthetic_fashion_mnist(train=64, test=32)
+    result = train(
+        archs.get_model("lenet"),
+        DeviceLoader(data.train_images, data.train_labels, 32, 28, shuffle=True),
+        DeviceLoader(data.test_images, data.test_labels, 32, 28),
+        TrainSettings(epochs=1, lr=0.1),
+        log=quiet,
+        progress=False,
+    )
+    assert 0.0 <= result["final"]["test_acc"] <= 1.0

@@ -1,0 +1,240 @@
+"""The runner through its command line: records, resume, isolation, interruption, bad arguments."""
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import cli, records, runner
+from benchmarks.config import RunConfig
+from benchmarks.harness import Diverged
+
+QUICK = ["--synthetic", "--train-subset", "256", "--test-subset", "128", "--epochs", "1"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(tmp_path, *argv):
+    return cli.main(["run", "--out", str(tmp_path / "runs"), *QUICK, *argv])
+
+
+def saved(tmp_path):
+    return sorted((tmp_path / "runs").glob("*.json")) if (tmp_path / "runs").exists() else []
+
+
+def test_a_run_writes_one_complete_record_per_seed(tmp_path):
+    assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0", "1") == 0
+    paths = saved(tmp_path)
+    assert len(paths) == 2
+    record = json.loads(paths[0].read_text())
+    assert records.validate(record) is None
+    for key in ("arch", "config", "epochs", "final", "params", "flops", "peak_memory_bytes", "env", "data", "status"):
+        assert key in record
+    assert record["status"] == "ok" and record["params"] == 61_706
+    assert record["data"]["source"] == "synthetic" and record["config"]["data"] == "synthetic"
+    assert record["config"]["profile"] == "smoke"  # the CPU default
+    assert {record["env"][k] for k in ("torch", "precision")} == {torch.__version__, "bf16"}
+    assert not list((tmp_path / "runs").glob(".*"))  # no temporary file left
+
+
+def test_resume_skips_finished_runs_and_force_reruns_them(tmp_path, capsys):
+    assert run_cli(tmp_path, "--arch", "lenet") == 0
+    (path,) = saved(tmp_path)
+    before = path.read_text()
+    assert run_cli(tmp_path, "--arch", "lenet") == 0
+    assert "done already" in capsys.readouterr().out
+    assert path.read_text() == before
+    assert run_cli(tmp_path, "--arch", "lenet", "--force") == 0
+    assert json.loads(path.read_text())["env"]["timestamp"] >= json.loads(before)["env"]["timestamp"]
+    assert len(saved(tmp_path)) == 1
+
+
+def test_an_interrupted_suite_keeps_finished_records_and_resumes(tmp_path, monkeypatch):
+    real_run_one = runner.run_one
+    calls = []
+
+    def interrupted_second(config, *args, **kwargs):
+        calls.append(config.arch)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_run_one(config, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_one", interrupted_second)
+    assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == cli.EXIT_SIGINT
+    assert [p.name.split("__")[0] for p in saved(tmp_path)] == ["lenet"]
+    monkeypatch.setattr(runner, "run_one", real_run_one)
+    calls.clear()
+    monkeypatch.setattr(runner, "run_one", lambda c, *a, **k: calls.append(c.arch) or real_run_one(c, *a, **k))
+    assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 0
+    assert calls == ["lenet-bn"]  # lenet was finished already
+    assert len(saved(tmp_path)) == 2
+
+
+def test_sigterm_keeps_finished_records_and_exits_143(tmp_path):
+    out = tmp_path / "runs"
+    base = [sys.executable, "-m", "benchmarks", "run", "--out", str(out), "--synthetic", "--arch", "lenet",
+            "--train-subset", "512", "--test-subset", "64"]  # fmt: skip
+    assert subprocess.run([*base, "--seeds", "0", "--epochs", "1"], cwd=ROOT, capture_output=True).returncode == 0
+    command = [*base, "--seeds", "0", "1", "--epochs", "50"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until training has started, then stop it
+        line = process.stdout.readline()
+        if line.startswith("[2/2]") or not line:
+            break
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert "terminated" in err and "Traceback" not in err
+    names = [p.name for p in out.iterdir()]
+    assert not [n for n in names if n.startswith(".")]  # no partial record
+    assert len(names) == 2  # the earlier run's record, and this suite's finished seed 0; not seed 1
+    assert not [n for n in names if "__seed1" in n]
+
+
+def test_a_diverging_run_is_recorded_and_the_suite_goes_on(tmp_path):
+    code = run_cli(tmp_path, "--arch", "nin", "vgg11-small", "--lr", "1e30", "--resolution", "67")
+    assert code == 1
+    found = [json.loads(p.read_text()) for p in saved(tmp_path)]
+    assert sorted(r["arch"] for r in found) == ["nin", "vgg11-small"]  # the suite went on after the first
+    assert all(r["status"] == "diverged" and r["diverged_epoch"] == 1 and r["final"] is None for r in found)
+
+
+def test_diverged_epoch_comes_from_the_harness(tmp_path, monkeypatch):
+    def diverge(*args, **kwargs):
+        err = Diverged(3, float("nan"))
+        err.epochs = [{"epoch": 1}, {"epoch": 2}]
+        raise err
+
+    monkeypatch.setattr(runner, "train", diverge)
+    assert run_cli(tmp_path, "--arch", "lenet") == 1
+    record = json.loads(saved(tmp_path)[0].read_text())
+    assert record["status"] == "diverged" and record["diverged_epoch"] == 3 and len(record["epochs"]) == 2
+
+
+def test_simulated_oom_is_recorded_or_retried_at_half_batch(tmp_path, monkeypatch):
+    real_train = runner.train
+    batch_sizes = []
+
+    def oom_above_64(model, train_loader, *args, **kwargs):
+        batch_sizes.append(train_loader.batch_size)
+        if train_loader.batch_size > 64:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_train(model, train_loader, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train", oom_above_64)
+    assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 1  # both need batch 256
+    assert {json.loads(p.read_text())["status"] for p in saved(tmp_path)} == {"oom"}
+    batch_sizes.clear()
+    assert run_cli(tmp_path, "--arch", "lenet", "--oom-retry") == 0  # an oom record is run again
+    assert batch_sizes == [256, 128, 64]
+    record = json.loads(next(p for p in saved(tmp_path) if p.name.startswith("lenet__")).read_text())
+    assert record["status"] == "ok" and record["oom_retries"] == [256, 128] and record["batch_size_used"] == 64
+
+
+def test_any_other_exception_is_recorded_as_error(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("cuDNN exploded")
+
+    monkeypatch.setattr(runner, "train", broken)
+    assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 1
+    found = [json.loads(p.read_text()) for p in saved(tmp_path)]
+    assert len(found) == 2 and all(r["status"] == "error" and "cuDNN exploded" in r["error"] for r in found)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--arch", "lenett"], "unknown architecture 'lenett'; did you mean lenet"),
+        (["--arch", "resnet*"], "matches no architecture"),
+        (["--arch", "lenet", "--epochs", "0"], "--epochs must be positive"),
+        (["--arch", "lenet", "--batch-size", "-4"], "--batch-size must be positive"),
+        (["--arch", "lenet", "--lr", "0"], "--lr must be positive"),
+        (["--arch", "nin", "--resolution", "32"], "too small for 'nin': the minimum is 67"),
+        (["--arch", "lenet", "--device", "tpu"], "--device"),
+        (["--arch", "lenet", "--import", "no_such_module_xyz"], "--import no_such_module_xyz"),
+    ],
+)
+def test_bad_arguments_fail_in_one_line_before_training(tmp_path, capsys, argv, message):
+    assert run_cli(tmp_path, *argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert saved(tmp_path) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_missing_cuda_is_a_one_line_error(tmp_path, capsys):
+    assert run_cli(tmp_path, "--arch", "lenet", "--device", "cuda") == cli.EXIT_USAGE
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_unwritable_output_folder_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code = cli.main(["run", "--out", str(blocker / "runs"), *QUICK, "--arch", "lenet"])
+    assert code == cli.EXIT_USAGE
+    assert "cannot write there" in capsys.readouterr().err
+
+
+def test_bad_data_is_a_one_line_error_and_writes_no_record(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (data / name).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05abc")  # truncated
+    code = cli.main(["run", "--out", str(tmp_path / "runs"), "--data-dir", str(data), "--arch", "lenet"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_USAGE and "checksum mismatch" in err and err.count("\n") == 1
+    assert saved(tmp_path) == []
+
+
+def _write_many(folder, worker):
+    outcomes = []
+    for i in range(15):
+        records.write_record(Path(folder) / f"w{worker}-{i}.json", {"worker": worker, "i": i})
+        try:
+            records.write_record(Path(folder) / "shared.json", {"worker": worker})
+            outcomes.append("won")
+        except records.RecordExists:
+            outcomes.append("lost")
+    return outcomes
+
+
+def test_two_concurrent_writers_lose_nothing(tmp_path):
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        outcomes = pool.starmap(_write_many, [(tmp_path, 0), (tmp_path, 1)])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 31 and not [n for n in names if n.startswith(".")]
+    assert sum(o.count("won") for o in outcomes) == 1  # the shared name was written once, never overwritten
+    for path in tmp_path.iterdir():
+        json.loads(path.read_text())  # every file whole
+
+
+def test_write_record_never_overwrites_without_replace(tmp_path):
+    path = tmp_path / "r.json"
+    records.write_record(path, {"v": 1})
+    with pytest.raises(records.RecordExists):
+        records.write_record(path, {"v": 2})
+    assert json.loads(path.read_text()) == {"v": 1}
+    records.write_record(path, {"v": 3}, replace=True)
+    assert json.loads(path.read_text()) == {"v": 3}
+    assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_config_file_names_are_stable_and_seed_specific():
+    base = dict(arch="nin", profile="full", device="cuda", epochs=10, batch_size=128, lr=0.1, resolution=224,
+                train_subset=None, test_subset=None, precision="bf16", channels_last=True, compile=True,
+                fused_optimizer=True)  # fmt: skip
+    a, b = RunConfig(seed=0, **base), RunConfig(seed=1, **base)
+    assert a.run_id() == b.run_id() and a.file_name() != b.file_name()
+    assert RunConfig(seed=0, **{**base, "lr": 0.05}).run_id() != a.run_id()
