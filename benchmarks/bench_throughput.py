@@ -1,0 +1,135 @@
+"""pytest-benchmark: steady-state training-step and inference throughput of every registry entry, and the
+device's matrix-product peak measured in the same run, from which the leaderboard computes MFU.
+
+Run: ``pytest benchmarks/bench_throughput.py -o python_files='bench_*.py' --benchmark-autosave``
+(``nox -s bench`` runs it with the results under ``results/benchmarks`` and compares against the last save).
+Each timed call ends with a device synchronize, so a round measures finished work. Each model is built,
+warmed up (compilation, cuDNN autotuning) and torn down in its own test, so one cannot skew the next.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gc
+
+import pytest
+import torch
+
+import archs
+from benchmarks.config import FAST_DEFAULTS, PROFILES, profile_resolution
+from benchmarks.harness import Trainer, TrainSettings, autocast, synchronize
+from benchmarks.model_stats import forward_flops
+
+WARMUP_STEPS = 3
+MATMUL_SIDE = {"cuda": 8192, "cpu": 2048}
+
+
+def settings_for(device: str) -> TrainSettings:
+    fast = FAST_DEFAULTS[torch.device(device).type]
+    return TrainSettings(epochs=1, lr=0.01, device=device, **fast)
+
+
+def resolution_for(entry, device: str, option: int | None) -> int:
+    if option:
+        return max(option, entry.min_input_size) if entry.max_input_size is None else entry.input_size
+    if torch.device(device).type == "cuda":
+        return entry.input_size
+    return profile_resolution(entry, PROFILES["smoke"])
+
+
+def selected(pattern: str | None) -> list[str]:
+    return [n for n in archs.list_models() if pattern is None or fnmatch.fnmatchcase(n, pattern)]
+
+
+@pytest.fixture
+def clean_device(device):
+    yield
+    gc.collect()
+    torch._dynamo.reset()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def make_case(name: str, device: str, config):
+    entry = archs.get_entry(name)
+    settings = settings_for(device)
+    resolution = resolution_for(entry, device, config.getoption("--bench-resolution"))
+    batch = config.getoption("--bench-batch") or entry.recipe.batch_size
+    trainer = Trainer(entry.build(), settings)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 1, resolution, resolution, generator=g).to(device)
+    if settings.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), generator=g).to(device)
+    info = {
+        "arch": name, "resolution": resolution, "batch_size": batch, "precision": settings.precision,
+        "compile": settings.compile, "channels_last": settings.channels_last,
+        "forward_flops_per_example": forward_flops(trainer.model, resolution),
+    }  # fmt: skip
+    return trainer, x, y, info
+
+
+def rounds_for(device: str) -> int:
+    return 20 if device.startswith("cuda") else 3
+
+
+@pytest.mark.parametrize("name", selected(None))
+def test_train_step(benchmark, name, device, pytestconfig, clean_device):
+    if name not in selected(pytestconfig.getoption("--bench-arch")):
+        pytest.skip("not selected by --bench-arch")
+    trainer, x, y, info = make_case(name, device, pytestconfig)
+
+    def step():
+        trainer.step(x, y)
+        synchronize(device)
+
+    for _ in range(WARMUP_STEPS):
+        step()
+    benchmark.extra_info.update(info, kind="train_step")
+    benchmark.pedantic(step, rounds=rounds_for(device), iterations=1)
+    eps = info["batch_size"] / benchmark.stats.stats.mean
+    benchmark.extra_info["examples_per_sec"] = eps
+    # a training step costs about 3 forward passes: the forward, and a backward twice as expensive
+    benchmark.extra_info["model_flops_per_sec"] = 3 * info["forward_flops_per_example"] * eps
+
+
+@pytest.mark.parametrize("name", selected(None))
+def test_inference(benchmark, name, device, pytestconfig, clean_device):
+    if name not in selected(pytestconfig.getoption("--bench-arch")):
+        pytest.skip("not selected by --bench-arch")
+    trainer, x, _, info = make_case(name, device, pytestconfig)
+    trainer.model.eval()
+
+    @torch.inference_mode()
+    def infer():
+        with autocast(trainer.settings):
+            trainer.forward(x)
+        synchronize(device)
+
+    for _ in range(WARMUP_STEPS):
+        infer()
+    benchmark.extra_info.update(info, kind="inference")
+    benchmark.pedantic(infer, rounds=rounds_for(device), iterations=1)
+    eps = info["batch_size"] / benchmark.stats.stats.mean
+    benchmark.extra_info["examples_per_sec"] = eps
+    benchmark.extra_info["model_flops_per_sec"] = info["forward_flops_per_example"] * eps
+
+
+def test_matmul_peak(benchmark, device, clean_device):
+    """The device's dense matrix-product rate in the fast path's precision: the denominator of MFU."""
+    precision = settings_for(device).precision
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+    n = MATMUL_SIDE[torch.device(device).type]
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    repeats = 10 if device.startswith("cuda") else 2
+
+    def matmuls():
+        for _ in range(repeats):
+            torch.mm(a, b)
+        synchronize(device)
+
+    matmuls()
+    benchmark.extra_info.update(kind="matmul_peak", precision=precision, side=n)
+    benchmark.pedantic(matmuls, rounds=rounds_for(device) + 2, iterations=1)
+    benchmark.extra_info["flops_per_sec"] = 2 * n**3 * repeats / benchmark.stats.stats.min

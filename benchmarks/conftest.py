@@ -1,0 +1,32 @@
+"""pytest options and machine info for the pytest-benchmark suites in this folder (``bench_*.py``)."""
+
+import pytest
+import torch
+
+from benchmarks import environment
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("cnn-bench")
+    group.addoption("--bench-device", default=None, help="cuda, cuda:N or cpu (default: cuda when present)")
+    group.addoption("--bench-resolution", type=int, default=None,
+                    help="input side for every model (default: each entry's own on CUDA, the smoke profile's on CPU)")  # fmt: skip
+    group.addoption("--bench-batch", type=int, default=None, help="batch size (default: each entry's recipe)")
+    group.addoption("--bench-arch", default=None, help="shell pattern: benchmark only these architectures")
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    device = bench_device(config)
+    machine_info["torch"] = torch.__version__
+    machine_info["cuda"] = torch.version.cuda
+    machine_info["device"] = device
+    machine_info["device_name"] = environment.device_name(device)
+
+
+def bench_device(config) -> str:
+    return config.getoption("--bench-device") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig) -> str:
+    return bench_device(pytestconfig)
