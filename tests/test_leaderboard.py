@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from benchmarks import leaderboard, records
+from benchmarks import cli, leaderboard, records
 from tests.records_by_hand import make_record, standard_set, write
 
 
@@ -55,16 +55,22 @@ def test_regeneration_is_byte_identical(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nbefore\n{leaderboard.README_START}\nold\n{leaderboard.README_END}\nafter\n")
 
-    class Args:
-        runs, out, readme_path = str(tmp_path / "runs"), str(tmp_path / "LEADERBOARD.md"), None
-
-    args = Args()
-    args.readme = str(readme)
+    argv = ["leaderboard", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "results" / "LEADERBOARD.md"),
+            "--readme", str(readme)]  # fmt: skip
+    args = cli.build_parser().parse_args(argv)
     leaderboard.main(args)
-    first, first_readme = (tmp_path / "LEADERBOARD.md").read_bytes(), readme.read_bytes()
+    board = tmp_path / "results" / "LEADERBOARD.md"
+    pictures = sorted((tmp_path / "results" / "plots").glob("*.png"))
+    assert len(pictures) == 3  # accuracy against throughput, learning curves, NiN ablations
+    first, first_readme = board.read_bytes(), readme.read_bytes()
+    first_pictures = [p.read_bytes() for p in pictures]
     leaderboard.main(args)
-    assert (tmp_path / "LEADERBOARD.md").read_bytes() == first
+    assert board.read_bytes() == first
     assert readme.read_bytes() == first_readme
+    assert [p.read_bytes() for p in pictures] == first_pictures
+    for p in pictures:  # linked from both, relative to each file
+        assert f"](plots/{p.name})" in first.decode()
+        assert f"](results/plots/{p.name})" in first_readme.decode()
     text = first_readme.decode()
     assert text.startswith("# x\n\nbefore\n") and text.endswith("after\n") and "old" not in text
     assert "0.810 ± 0.010 (n=3)" in text

@@ -1,0 +1,234 @@
+"""``python -m benchmarks plots``: pictures from the run records, with matplotlib and no display.
+
+Per (device, profile, precision) group of real-data records: (1) test accuracy against training examples/sec,
+one point per architecture with seed error bars, the Pareto front, marker area by parameter count; (2) learning
+curves, test accuracy and train loss per epoch, mean and min-max band over seeds; (3) the NiN ablations relative
+to ``nin``. Fixed styles, sorted inputs, no timestamps: the same records give the same pictures.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from benchmarks import records as records_io  # noqa: E402
+
+SIZE_IN, DPI = (10.0, 6.0), 100  # every picture 1000 x 600 pixels
+COLORS = plt.get_cmap("tab20").colors
+PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the records alone
+KINDS = ("pareto", "curves", "ablations")
+
+
+def group_key(record: dict) -> tuple[str, str, str]:
+    c = record["config"]
+    return (record["env"].get("device_name", "?"), c.get("profile", "?"), c.get("precision", "?"))
+
+
+def group_slug(key: tuple[str, str, str]) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(key).lower()).strip("-")
+
+
+def plot_file(key, kind: str) -> str:
+    return f"plots/{group_slug(key)}-{kind}.png"
+
+
+def groups(records: list[dict]) -> dict[tuple, list[dict]]:
+    out: dict[tuple, list[dict]] = {}
+    for r in sorted(records, key=lambda r: (group_key(r), r["arch"], r["config"].get("seed", 0))):
+        if r["data"].get("source") == "real":
+            out.setdefault(group_key(r), []).append(r)
+    return out
+
+
+def _ok(records):
+    return [r for r in records if r["status"] == "ok"]
+
+
+def _per_arch(records) -> pd.DataFrame:
+    rows = [{"arch": r["arch"], "acc": r["final"]["test_acc"], "eps": r["final"]["train_examples_per_sec"],
+             "params": r["params"]} for r in _ok(records) if r["final"]["train_examples_per_sec"]]  # fmt: skip
+    df = pd.DataFrame(rows, columns=["arch", "acc", "eps", "params"])
+    return (
+        df.groupby("arch", sort=True)
+        .agg(
+            acc=("acc", "mean"),
+            acc_std=("acc", "std"),
+            eps=("eps", "mean"),
+            eps_std=("eps", "std"),
+            params=("params", "first"),
+            n=("acc", "size"),
+        )  # fmt: skip
+        .fillna({"acc_std": 0.0, "eps_std": 0.0})
+    )
+
+
+def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
+    """The architectures no other beats on both accuracy and throughput, by increasing throughput."""
+    keep = [
+        a for a, p in points.iterrows()
+        if not ((points.acc >= p.acc) & (points.eps >= p.eps) & ((points.acc > p.acc) | (points.eps > p.eps))).any()
+    ]  # fmt: skip
+    return points.loc[keep].sort_values("eps")
+
+
+def _title(ax, key, what):
+    ax.set_title(f"{what}\n{key[0]} · profile {key[1]} · {key[2]}", fontsize=11)
+
+
+def _label_offsets(ax, points: pd.DataFrame) -> list[tuple[int, int]]:
+    """Text offsets (points) that keep the names of nearby markers from printing over each other."""
+    ax.figure.canvas.draw()  # fixes the data-to-pixel transform
+    placed: list[tuple[float, float, float]] = []  # left, baseline, width of each label, in points
+    offsets = []
+    to_points = 72 / ax.figure.dpi
+    for arch, p in points.iterrows():
+        x, y = ax.transData.transform((p.eps, p.acc)) * to_points
+        left, width = x + 8, 6.0 * len(arch)  # about 6 points a character at 9-point type
+
+        def free(dy, left=left, width=width, y=y):
+            return not any(left < pl + pw and pl < left + width and abs(y + dy - pb) < 11 for pl, pb, pw in placed)
+
+        # above, then below, then further out
+        candidates = (6 + 11 * (k // 2) * (1 if k % 2 == 0 else -1) - (16 if k % 2 else 0) for k in range(40))
+        dy = next((c for c in candidates if free(c)), 6)
+        placed.append((left, y + dy, width))
+        offsets.append((8, dy))
+    return offsets
+
+
+def accuracy_vs_throughput(records: list[dict], key) -> plt.Figure:
+    points = _per_arch(records)
+    fig, ax = plt.subplots(figsize=SIZE_IN, dpi=DPI)
+    sizes = 30 + 400 * np.sqrt(points.params / points.params.max()) if len(points) else []
+    for i, (arch, p) in enumerate(points.iterrows()):
+        if p.n > 1:
+            ax.errorbar(p.eps, p.acc, xerr=p.eps_std, yerr=p.acc_std, fmt="none", ecolor="0.4", capsize=3, zorder=2)
+        ax.scatter([p.eps], [p.acc], s=[sizes.iloc[i]], color=COLORS[i % len(COLORS)], alpha=0.8,
+                   edgecolor="black", linewidth=0.6, zorder=3,
+                   label=f"{arch} ({p.params / 1e6:.2f} M params, n={int(p.n)})")  # fmt: skip
+    front = pareto_front(points) if len(points) else points
+    if len(front) > 1:
+        ax.plot(front.eps, front.acc, "--", color="0.3", linewidth=1, zorder=1, label="Pareto front")
+    ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.12)
+    ax.set_xlabel("training throughput (examples/sec, log scale)")
+    ax.set_ylabel("test accuracy after the last epoch")
+    ax.grid(True, which="both", alpha=0.3)
+    _title(ax, key, "Accuracy against training throughput (marker area ~ parameter count; bars: std over seeds)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, markerscale=0.6)
+    fig.tight_layout()  # before the names are placed: it moves the axes
+    for (arch, p), offset in zip(points.iterrows(), _label_offsets(ax, points)):
+        leader = {"arrowstyle": "-", "color": "0.5", "linewidth": 0.6} if offset[1] != 6 else None
+        ax.annotate(arch, (p.eps, p.acc), textcoords="offset points", xytext=offset, fontsize=9, arrowprops=leader)
+    return fig
+
+
+def learning_curves(records: list[dict], key) -> plt.Figure:
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI)
+    by_arch: dict[str, list[list[dict]]] = {}
+    for r in _ok(records):
+        by_arch.setdefault(r["arch"], []).append(r["epochs"])
+    for i, (arch, runs) in enumerate(sorted(by_arch.items())):
+        n = min(len(e) for e in runs)
+        epochs = np.arange(1, n + 1)
+        for ax, field in ((acc_ax, "test_acc"), (loss_ax, "train_loss")):
+            values = np.array([[e[field] for e in run[:n]] for run in runs], dtype=float)
+            ax.plot(epochs, values.mean(axis=0), marker="o", markersize=3, color=COLORS[i % len(COLORS)],
+                    label=f"{arch} (n={len(runs)})")  # fmt: skip
+            if len(runs) > 1:
+                ax.fill_between(
+                    epochs, values.min(axis=0), values.max(axis=0), color=COLORS[i % len(COLORS)], alpha=0.2
+                )
+    acc_ax.set_ylabel("test accuracy")
+    loss_ax.set_ylabel("training loss (mean over the epoch)")
+    for ax in (acc_ax, loss_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(f"Learning curves (mean, band: min-max over seeds)\n{key[0]} · profile {key[1]} · {key[2]}",
+                 fontsize=11)  # fmt: skip
+    handles, labels = acc_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(4, max(1, len(labels))), frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def ablation_numbers(records: list[dict]) -> pd.DataFrame | None:
+    """Each ablation relative to ``nin`` (under the same configuration): Δ accuracy in points, params and
+    throughput ratios."""
+    points = _per_arch([r for r in records if r["arch"] == "nin" or "ablation" in r.get("tags", ())])
+    if "nin" not in points.index or len(points) < 2:
+        return None
+    base = points.loc["nin"]
+    rel = points.drop(index="nin")
+    return pd.DataFrame({
+        "acc_pp": (rel.acc - base.acc) * 100, "params": rel.params / base.params, "throughput": rel.eps / base.eps,
+    })  # fmt: skip
+
+
+def nin_ablations(records: list[dict], key) -> plt.Figure | None:
+    numbers = ablation_numbers(records)
+    if numbers is None:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=SIZE_IN, dpi=DPI, sharey=True)
+    y = np.arange(len(numbers))
+    panels = (
+        ("acc_pp", "test accuracy − nin's (points)", 0.0),
+        ("params", "parameters ÷ nin's", 1.0),
+        ("throughput", "training throughput ÷ nin's", 1.0),
+    )
+    for ax, (field, label, neutral) in zip(axes, panels):
+        values = numbers[field].to_numpy()
+        colors = ["tab:green" if (v >= neutral) == (field != "params") else "tab:red" for v in values]
+        ax.barh(y, values - neutral, left=neutral, color=colors, alpha=0.8)
+        ax.axvline(neutral, color="black", linewidth=0.8)
+        for yi, v in zip(y, values):
+            ax.annotate(f"{v:+.1f}" if field == "acc_pp" else f"{v:.2f}x", (v, yi), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=8)  # fmt: skip
+        ax.set_xlabel(label)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.margins(x=0.25)
+    axes[0].set_yticks(y, numbers.index)
+    axes[0].invert_yaxis()
+    fig.suptitle(f"NiN ablations relative to nin\n{key[0]} · profile {key[1]} · {key[2]}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+RENDERERS = {"pareto": accuracy_vs_throughput, "curves": learning_curves, "ablations": nin_ablations}
+
+
+def render_all(records: list[dict], out_dir: Path) -> list[Path]:
+    """Write every picture for every group; returns the files written."""
+    written = []
+    for key, group in groups(records).items():
+        if not _ok(group):
+            continue
+        for kind in KINDS:
+            fig = RENDERERS[kind](group, key)
+            if fig is None:
+                continue
+            path = Path(out_dir) / plot_file(key, kind)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            fig.savefig(tmp, format="png", metadata=PNG_METADATA)
+            plt.close(fig)
+            tmp.replace(path)
+            written.append(path)
+    return written
+
+
+def main(args) -> int:
+    warn = lambda message: print(f"warning: {message}", file=sys.stderr)  # noqa: E731
+    written = render_all(records_io.read_records(Path(args.runs), warn=warn), Path(args.out))
+    for path in written:
+        print(f"wrote {path}")
+    return 0

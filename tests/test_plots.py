@@ -1,0 +1,83 @@
+import struct
+
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection
+
+from benchmarks import plots, records
+from tests.records_by_hand import make_record, standard_set, write
+
+
+@pytest.fixture
+def hand_records(tmp_path):
+    standard_set(tmp_path / "runs")
+    return records.read_records(tmp_path / "runs")
+
+
+KEY = ("Test GPU", "full", "bf16")
+
+
+def png_size(path):
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def test_every_plot_is_a_png_of_the_stated_size(hand_records, tmp_path):
+    written = plots.render_all(hand_records, tmp_path / "out")
+    assert sorted(p.name for p in written) == sorted(f"test-gpu-full-bf16-{k}.png" for k in plots.KINDS)
+    width, height = plots.SIZE_IN[0] * plots.DPI, plots.SIZE_IN[1] * plots.DPI
+    for path in written:
+        assert png_size(path) == (width, height)
+
+
+def test_accuracy_vs_throughput_plots_the_records_numbers(hand_records):
+    fig = plots.accuracy_vs_throughput(hand_records, KEY)
+    ax = fig.axes[0]
+    points = sorted(tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection))
+    # lenet: 0.80/0.81/0.82 at 80,000; nin: the two ok seeds 0.86/0.88 at 30,000 (the diverged one left out)
+    expected = sorted([(30_000.0, 0.87), (40_000.0, 0.86), (80_000.0, 0.81)])
+    assert np.allclose(points, expected)
+    assert ax.get_xscale() == "log"
+    front = [line for line in ax.get_lines() if line.get_label() == "Pareto front"][0]
+    assert np.allclose(front.get_xdata(), [30_000, 40_000, 80_000]) or np.allclose(front.get_xdata(), [30_000, 80_000])
+
+
+def test_pareto_front_drops_dominated_points():
+    import pandas as pd
+
+    points = pd.DataFrame({"acc": [0.9, 0.8, 0.85, 0.7], "eps": [100, 1000, 500, 400]}, index=list("abcd"))
+    assert list(plots.pareto_front(points).index) == ["a", "c", "b"]  # d is beaten by c on both
+
+
+def test_learning_curves_are_the_mean_over_seeds(hand_records):
+    fig = plots.learning_curves(hand_records, KEY)
+    acc_ax, loss_ax = fig.axes
+    lines = {line.get_label(): line for line in acc_ax.get_lines()}
+    lenet = lines["lenet (n=3)"]
+    # the hand-written epochs: test_acc - 0.02 * (epochs - 1 - e), epochs = 2; mean final accuracy 0.81
+    assert np.allclose(lenet.get_ydata(), [0.79, 0.81])
+    assert list(lenet.get_xdata()) == [1, 2]
+    loss = {line.get_label(): line for line in loss_ax.get_lines()}["nin (n=2)"]
+    assert np.allclose(loss.get_ydata(), [2.0, 1.0])
+
+
+def test_ablation_chart_is_relative_to_nin(hand_records):
+    numbers = plots.ablation_numbers(hand_records)
+    assert list(numbers.index) == ["nin-no-1x1"]
+    assert numbers.loc["nin-no-1x1", "acc_pp"] == pytest.approx(-1.0)
+    assert numbers.loc["nin-no-1x1", "params"] == pytest.approx(1_546_058 / 1_992_166)
+    assert numbers.loc["nin-no-1x1", "throughput"] == pytest.approx(40_000 / 30_000)
+    fig = plots.nin_ablations(hand_records, KEY)
+    widths = [patch.get_width() for ax in fig.axes for patch in ax.patches]
+    assert np.allclose(widths, [-1.0, 1_546_058 / 1_992_166 - 1, 40_000 / 30_000 - 1])
+
+
+def test_no_ablation_chart_without_nin(tmp_path):
+    write(tmp_path, *make_record("lenet", 0, 0.8, 1000.0))
+    only_lenet = records.read_records(tmp_path)
+    assert plots.nin_ablations(only_lenet, KEY) is None
+    assert [p.name.rsplit("-", 1)[1] for p in plots.render_all(only_lenet, tmp_path / "out")] == [
+        "pareto.png",
+        "curves.png",
+    ]
