@@ -7,11 +7,10 @@ Both serve 224-px batches of 128 real Fashion-MNIST images; d2l's resizes each e
 
 import itertools
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from benchmarks.d2l_baseline import d2l_loader, endless
 from benchmarks.device_data import DeviceLoader, real_fashion_mnist
 from benchmarks.fashion_mnist import DataError
 
@@ -24,26 +23,6 @@ def data():
         return real_fashion_mnist(download=False)
     except DataError as err:
         pytest.skip(str(err))
-
-
-class PerExampleResize(torch.utils.data.Dataset):
-    """d2l's ``transforms.Compose([Resize(224), ToTensor()])`` on each PIL image, without torchvision."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.images, self.labels = images, labels
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        image = Image.fromarray(self.images[i]).resize((RESOLUTION, RESOLUTION), Image.BILINEAR)
-        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).unsqueeze(0), int(self.labels[i])
-
-
-def endless(loader):
-    """Epoch after epoch (itertools.cycle would keep every batch it has seen)."""
-    while True:
-        yield from loader
 
 
 def run_batches(batches) -> int:
@@ -63,10 +42,8 @@ def test_device_pipeline(benchmark, data):
 
 
 def test_d2l_dataloader(benchmark, data):
-    dataset = PerExampleResize(data.train_images.numpy(), data.train_labels.numpy())
-    loader = torch.utils.data.DataLoader(
-        dataset, BATCH, shuffle=True, num_workers=torch.get_num_threads(), persistent_workers=True
-    )
+    images, labels = data.train_images.numpy(), data.train_labels.numpy()
+    loader = d2l_loader(images, labels, RESOLUTION, BATCH, workers=torch.get_num_threads())
     batches = endless(loader)
     run_batches(batches)  # warm-up: starts the workers
     benchmark.extra_info.update(resolution=RESOLUTION, batch_size=BATCH, batches_per_round=BATCHES_PER_ROUND)

@@ -1,0 +1,82 @@
+"""pytest-benchmark: the fast training path against a d2l-style loop, on one architecture, side by side.
+
+Run: ``pytest benchmarks/bench_fast_path.py -o python_files='bench_*.py'`` (``--bench-arch``, ``--bench-resolution``,
+``--bench-batch`` choose the case; default NiN at 96 px on a CPU, 224 px on CUDA, batch 128). Each round is
+``STEPS`` training steps on real Fashion-MNIST, ending with a device synchronize. The variants add one change at
+a time, so the notes can say what each one bought.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import archs
+from benchmarks.config import FAST_DEFAULTS
+from benchmarks.d2l_baseline import d2l_loader, d2l_step, endless
+from benchmarks.device_data import DeviceLoader, real_fashion_mnist
+from benchmarks.fashion_mnist import DataError
+from benchmarks.harness import Trainer, TrainSettings, init_weights, synchronize
+
+STEPS = 4
+VARIANTS = {  # name: the harness settings on the device-resident pipeline (None: the d2l-style loop)
+    "d2l-style": None,
+    "device-data fp32": {"precision": "fp32", "channels_last": False, "compile": False, "fused_optimizer": False},
+    "+ foreach SGD": {"precision": "fp32", "channels_last": False, "compile": False, "fused_optimizer": True},
+    "+ bf16 autocast": {"precision": "bf16", "channels_last": False, "compile": False, "fused_optimizer": True},
+    "fast defaults": "defaults",
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    try:
+        return real_fashion_mnist(download=False)
+    except DataError as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def case(pytestconfig, device):
+    name = pytestconfig.getoption("--bench-arch") or "nin"
+    entry = archs.get_entry(name)
+    default_resolution = entry.input_size if device.startswith("cuda") else min(96, entry.input_size)
+    resolution = max(pytestconfig.getoption("--bench-resolution") or default_resolution, entry.min_input_size)
+    return name, resolution, pytestconfig.getoption("--bench-batch") or 128
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_training_steps(benchmark, variant, data, case, device):
+    name, resolution, batch = case
+    settings = VARIANTS[variant]
+    if settings == "defaults":
+        settings = FAST_DEFAULTS[torch.device(device).type]
+    torch.manual_seed(0)
+    if settings is None:
+        model = archs.get_model(name).to(device)
+        init_weights(model)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, foreach=False)
+        workers = max(1, torch.get_num_threads())
+        batches = endless(d2l_loader(data.train_images.numpy(), data.train_labels.numpy(), resolution, batch, workers))
+
+        def steps():
+            for _ in range(STEPS):
+                x, y = next(batches)
+                d2l_step(model, optimizer, x, y, device)
+            synchronize(device)
+    else:
+        trainer = Trainer(archs.get_model(name), TrainSettings(epochs=1, lr=0.01, device=device, **settings))
+        on_device = data.to(device)
+        loader = DeviceLoader(on_device.train_images, on_device.train_labels, batch, resolution, shuffle=True,
+                              channels_last=settings["channels_last"])  # fmt: skip
+        batches = endless(loader)
+
+        def steps():
+            for _ in range(STEPS):
+                trainer.step(*next(batches))
+            synchronize(device)
+
+    steps()  # warm-up: workers started, kernels chosen, compilation done
+    benchmark.extra_info.update(arch=name, resolution=resolution, batch_size=batch, variant=variant, steps=STEPS)
+    benchmark.pedantic(steps, rounds=3 if device == "cpu" else 10, iterations=1)
+    benchmark.extra_info["examples_per_sec"] = STEPS * batch / benchmark.stats.stats.mean
