@@ -8,6 +8,7 @@ from pyproject.toml, add nothing to it. On a machine whose Python already has a 
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -55,14 +56,29 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["tests"]))
 
 
+BENCH_STORAGE = Path("results/benchmarks")
+
+
+def pytest_benchmarks(session: nox.Session) -> None:
+    """The pytest-benchmark suites, saved under results/benchmarks and compared with the previous save."""
+    compare = ["--benchmark-compare"] if any(BENCH_STORAGE.rglob("*.json")) else []
+    session.run(
+        "pytest", "benchmarks/", "-o", "python_files=bench_*.py", "-p", "no:cacheprovider",
+        f"--benchmark-storage=file://{BENCH_STORAGE}", "--benchmark-autosave", *compare,
+        "--benchmark-columns=min,median,max,rounds", "--benchmark-sort=fullname",
+    )  # fmt: skip
+
+
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Train and time the registry (arguments after -- go to the runner), then regenerate the leaderboard."""
+    """Train and time the registry (arguments after -- go to the runner), time steps with pytest-benchmark,
+    then regenerate the leaderboard and its plots."""
     install(session, *TEST_DEPS)
     session.run("python", "-c", VERSIONS)
     ensure_data(session)
     try:
         session.run("python", "-m", "benchmarks", "run", *session.posargs)
+        pytest_benchmarks(session)
     finally:  # the leaderboard shows whatever finished, failed runs included
         session.run("python", "-m", "benchmarks", "leaderboard")
 

@@ -39,6 +39,7 @@ class TrainSettings:
     channels_last: bool = False
     compile: bool = False
     fused_optimizer: bool = False  # a fused (CUDA) or foreach SGD step; d2l's is the plain per-tensor loop
+    cudnn_benchmark: bool = False  # let cuDNN time its convolution algorithms once per shape, keep the fastest
     seed: int = 0
 
 
@@ -85,7 +86,10 @@ class Trainer:
         if settings.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
-        self.forward = torch.compile(model) if settings.compile else model
+        if settings.device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = settings.cudnn_benchmark
+        # static shapes: the last, smaller batch gets its own graph rather than making every graph dynamic
+        self.forward = torch.compile(model, dynamic=False) if settings.compile else model
         self.optimizer = make_optimizer(model, settings)
         # fp16 needs loss scaling; bf16 has fp32's range and needs none
         self.scaler = torch.amp.GradScaler(enabled=settings.precision == "fp16" and settings.device.startswith("cuda"))

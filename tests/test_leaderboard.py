@@ -1,8 +1,9 @@
+import json
 import re
 
 import pytest
 
-from benchmarks import cli, leaderboard, records
+from benchmarks import cli, leaderboard, records, step_throughput
 from tests.records_by_hand import make_record, standard_set, write
 
 
@@ -56,7 +57,7 @@ def test_regeneration_is_byte_identical(tmp_path):
     readme.write_text(f"# x\n\nbefore\n{leaderboard.README_START}\nold\n{leaderboard.README_END}\nafter\n")
 
     argv = ["leaderboard", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "results" / "LEADERBOARD.md"),
-            "--readme", str(readme)]  # fmt: skip
+            "--readme", str(readme), "--benchmarks", str(tmp_path / "benchmarks")]  # fmt: skip
     args = cli.build_parser().parse_args(argv)
     leaderboard.main(args)
     board = tmp_path / "results" / "LEADERBOARD.md"
@@ -105,3 +106,38 @@ def test_validation_rejects(mangle):
 
 def test_no_records_still_renders():
     assert "No run records yet" in leaderboard.render([])
+
+
+def saved_benchmark_run(folder, device_name, when, eps, peak=1e12):
+    def bench(kind, **info):
+        return {"name": kind, "stats": {"mean": 1.0}, "extra_info": {"kind": kind, **info}}
+
+    flops = 3 * 1.5e9 * eps
+    data = {
+        "machine_info": {"device_name": device_name, "torch": "2.13.0"},
+        "datetime": when,
+        "benchmarks": [
+            bench("train_step", arch="nin", resolution=224, batch_size=128, precision="bf16", examples_per_sec=eps,
+                  model_flops_per_sec=flops),
+            bench("inference", arch="nin", resolution=224, batch_size=128, precision="bf16", examples_per_sec=3 * eps,
+                  model_flops_per_sec=1.5e9 * 3 * eps),
+            bench("matmul_peak", precision="bf16", flops_per_sec=peak),
+        ],
+    }  # fmt: skip
+    path = folder / f"{when}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def test_step_throughput_table_uses_the_newest_run_and_its_own_peak(tmp_path):
+    saved_benchmark_run(tmp_path / "m", "GPU X", "2026-01-01T00:00:00", eps=10_000.0)
+    saved_benchmark_run(tmp_path / "m", "GPU X", "2026-02-01T00:00:00", eps=20_000.0, peak=4.5e14)
+    runs = step_throughput.latest_per_device(tmp_path)
+    assert list(runs) == ["GPU X"]
+    markdown, note = step_throughput.table(runs["GPU X"])
+    row = row_of(markdown, "nin")
+    assert "20,000" in row and "60,000" in row  # train and inference examples/s of the newer run
+    assert "90.00" in row  # 3 x 1.5 GFLOP x 20,000 /s = 90 TFLOP/s
+    assert "20.0%" in row  # over the 450 TFLOP/s measured in that run
+    assert "450.00 TFLOP/s" in note
+    assert "Step throughput on GPU X" in leaderboard.render([], saved_runs=runs)
