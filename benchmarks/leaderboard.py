@@ -118,6 +118,16 @@ def _verdict(acc, low, high) -> str:
     return "within" if low <= acc <= high else ("**below**" if acc < low else "above")
 
 
+NUMERIC = {"params", "GFLOPs", "train acc", "train examples/s", "time to train", "peak memory", "d2l examples/s",
+           "ours / d2l best", "Δ params vs nin", "Δ test acc vs nin", "train throughput vs nin"}  # fmt: skip
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Numbers right-aligned, text left-aligned, every cell printed as formatted here (no re-parsing)."""
+    align = ["right" if column in NUMERIC else "left" for column in table.columns]
+    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
 def results_table(summary: pd.DataFrame, published: bool) -> str:
     rows = []
     for s in summary.itertuples():
@@ -138,7 +148,7 @@ def results_table(summary: pd.DataFrame, published: bool) -> str:
             ratio = s.train_eps / f.ref_eps_high if s.train_eps and pd.notna(f.ref_eps_high) else None
             row["ours / d2l best"] = _fmt(ratio, ".1f", "x")
         rows.append(row)
-    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    return to_markdown(pd.DataFrame(rows))
 
 
 def ablation_table(summary: pd.DataFrame) -> str | None:
@@ -167,7 +177,7 @@ def ablation_table(summary: pd.DataFrame) -> str | None:
         })  # fmt: skip
     if not rows:
         return None
-    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    return to_markdown(pd.DataFrame(rows))
 
 
 def _pictures(records: list[dict], key: tuple, prefix: str) -> list[str]:

@@ -22,7 +22,8 @@ import pandas as pd  # noqa: E402
 from benchmarks import records as records_io  # noqa: E402
 
 SIZE_IN, DPI = (10.0, 6.0), 100  # every picture 1000 x 600 pixels
-COLORS = plt.get_cmap("tab20").colors
+_TAB20 = plt.get_cmap("tab20").colors
+COLORS = _TAB20[0::2] + _TAB20[1::2]  # ten strong colours first, their light shades after
 PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the records alone
 KINDS = ("pareto", "curves", "ablations")
 
