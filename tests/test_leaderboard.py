@@ -141,3 +141,19 @@ def test_step_throughput_table_uses_the_newest_run_and_its_own_peak(tmp_path):
     assert "20.0%" in row  # over the 450 TFLOP/s measured in that run
     assert "450.00 TFLOP/s" in note
     assert "Step throughput on GPU X" in leaderboard.render([], saved_runs=runs)
+
+
+def test_committed_leaderboard_is_what_the_committed_records_give(tmp_path, monkeypatch):
+    """results/LEADERBOARD.md and the README block are generated, never edited: regenerating changes nothing."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "results" / "LEADERBOARD.md").exists():
+        pytest.skip("no committed leaderboard")
+    shutil.copytree(root / "results", tmp_path / "results")
+    shutil.copy(root / "README.md", tmp_path / "README.md")
+    monkeypatch.chdir(tmp_path)
+    leaderboard.main(cli.build_parser().parse_args(["leaderboard"]))
+    assert (tmp_path / "results" / "LEADERBOARD.md").read_text() == (root / "results" / "LEADERBOARD.md").read_text()
+    assert (tmp_path / "README.md").read_text() == (root / "README.md").read_text()
