@@ -14,8 +14,7 @@ import torch
 import archs
 from benchmarks.config import FAST_DEFAULTS
 from benchmarks.d2l_baseline import d2l_loader, d2l_step, endless
-from benchmarks.device_data import DeviceLoader, real_fashion_mnist
-from benchmarks.fashion_mnist import DataError
+from benchmarks.device_data import DeviceLoader
 from benchmarks.harness import Trainer, TrainSettings, init_weights, synchronize
 
 STEPS = 4
@@ -26,14 +25,6 @@ VARIANTS = {  # name: the harness settings on the device-resident pipeline (None
     "+ bf16 autocast": {"precision": "bf16", "channels_last": False, "compile": False, "fused_optimizer": True},
     "fast defaults": "defaults",
 }
-
-
-@pytest.fixture(scope="module")
-def data():
-    try:
-        return real_fashion_mnist(download=False)
-    except DataError as err:
-        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,12 @@ Both serve 224-px batches of 128 real Fashion-MNIST images; d2l's resizes each e
 
 import itertools
 
-import pytest
 import torch
 
 from benchmarks.d2l_baseline import d2l_loader, endless
-from benchmarks.device_data import DeviceLoader, real_fashion_mnist
-from benchmarks.fashion_mnist import DataError
+from benchmarks.device_data import DeviceLoader
 
 RESOLUTION, BATCH, BATCHES_PER_ROUND = 224, 128, 10
-
-
-@pytest.fixture(scope="module")
-def data():
-    try:
-        return real_fashion_mnist(download=False)
-    except DataError as err:
-        pytest.skip(str(err))
 
 
 def run_batches(batches) -> int:

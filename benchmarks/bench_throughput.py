@@ -73,6 +73,17 @@ def rounds_for(device: str) -> int:
     return 20 if device.startswith("cuda") else 3
 
 
+def measure(benchmark, fn, info: dict, kind: str, passes: int, device: str) -> None:
+    """Warm ``fn`` up, time it, and store examples/sec and model FLOPs/sec (``passes`` forwards per example)."""
+    for _ in range(WARMUP_STEPS):
+        fn()
+    benchmark.extra_info.update(info, kind=kind)
+    benchmark.pedantic(fn, rounds=rounds_for(device), iterations=1)
+    eps = info["batch_size"] / benchmark.stats.stats.mean
+    benchmark.extra_info["examples_per_sec"] = eps
+    benchmark.extra_info["model_flops_per_sec"] = passes * info["forward_flops_per_example"] * eps
+
+
 @pytest.mark.parametrize("name", selected(None))
 def test_train_step(benchmark, name, device, pytestconfig, clean_device):
     if name not in selected(pytestconfig.getoption("--bench-arch")):
@@ -83,14 +94,8 @@ def test_train_step(benchmark, name, device, pytestconfig, clean_device):
         trainer.step(x, y)
         synchronize(device)
 
-    for _ in range(WARMUP_STEPS):
-        step()
-    benchmark.extra_info.update(info, kind="train_step")
-    benchmark.pedantic(step, rounds=rounds_for(device), iterations=1)
-    eps = info["batch_size"] / benchmark.stats.stats.mean
-    benchmark.extra_info["examples_per_sec"] = eps
     # a training step costs about 3 forward passes: the forward, and a backward twice as expensive
-    benchmark.extra_info["model_flops_per_sec"] = 3 * info["forward_flops_per_example"] * eps
+    measure(benchmark, step, info, "train_step", passes=3, device=device)
 
 
 @pytest.mark.parametrize("name", selected(None))
@@ -106,13 +111,7 @@ def test_inference(benchmark, name, device, pytestconfig, clean_device):
             trainer.forward(x)
         synchronize(device)
 
-    for _ in range(WARMUP_STEPS):
-        infer()
-    benchmark.extra_info.update(info, kind="inference")
-    benchmark.pedantic(infer, rounds=rounds_for(device), iterations=1)
-    eps = info["batch_size"] / benchmark.stats.stats.mean
-    benchmark.extra_info["examples_per_sec"] = eps
-    benchmark.extra_info["model_flops_per_sec"] = info["forward_flops_per_example"] * eps
+    measure(benchmark, infer, info, "inference", passes=1, device=device)
 
 
 def test_matmul_peak(benchmark, device, clean_device):

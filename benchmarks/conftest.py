@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from benchmarks import environment
+from benchmarks.device_data import real_fashion_mnist
+from benchmarks.fashion_mnist import DataError
 
 
 def pytest_addoption(parser):
@@ -30,3 +32,12 @@ def bench_device(config) -> str:
 @pytest.fixture(scope="session")
 def device(pytestconfig) -> str:
     return bench_device(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def data():
+    """Real Fashion-MNIST on the host; the benchmarks that need it skip where it is absent."""
+    try:
+        return real_fashion_mnist(download=False)
+    except DataError as err:
+        pytest.skip(str(err))
