@@ -39,11 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dispatch(args) -> int:
     if args.command == "list":
-        import archs
         from benchmarks.registry_table import format_registry
+        from benchmarks.runner import import_user_modules
 
-        for spec in args.imports:
-            archs.import_models(spec)
+        import_user_modules(args.imports)
         print(format_registry(args.pattern))
         return 0
     if args.command == "run":
@@ -69,7 +68,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return dispatch(args)
-    except (UsageError, DataError, ImportError) as err:
+    except (UsageError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

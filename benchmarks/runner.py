@@ -108,13 +108,17 @@ def check_writable(folder: str) -> Path:
     return path
 
 
-def plan(args) -> tuple[str, list[RunConfig]]:
-    """Every configuration the suite will run, each checked; raises UsageError on the first bad argument."""
-    for spec in args.imports:
+def import_user_modules(specs: list[str]) -> None:
+    for spec in specs:
         try:
             archs.import_models(spec)
         except Exception as err:  # a user's module can fail in any way; say which and how
             raise UsageError(f"--import {spec}: {err.__class__.__name__}: {err}") from None
+
+
+def plan(args) -> tuple[str, list[RunConfig]]:
+    """Every configuration the suite will run, each checked; raises UsageError on the first bad argument."""
+    import_user_modules(args.imports)
     check_positive(args)
     names = resolve_archs(args.arch)
     device = resolve_device(args.device)
