@@ -129,3 +129,21 @@ def test_a_new_file_in_the_package_is_found_by_itself(tmp_path):
     code = "import archs; print(archs.list_models('tiny'))"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['tiny']"
+
+
+def test_nothing_in_archs_imports_from_benchmarks():
+    from pathlib import Path
+
+    package = Path(archs.__file__).parent
+    offenders = [p.name for p in package.glob("*.py") if "benchmarks" in p.read_text()]
+    assert offenders == []
+
+
+def test_list_command_prints_params_and_gflops(capsys):
+    from benchmarks import cli
+
+    assert cli.main(["list", "nin*"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| nin "))
+    assert "1,992,166" in row and "1.5246" in row and "224" in row
+    assert "| lenet " not in out
