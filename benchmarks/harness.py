@@ -176,16 +176,22 @@ def train(
             "test_acc": test_acc,
             "train_examples": timed,
             "train_seconds": train_seconds,
-            "train_examples_per_sec": timed / train_seconds if train_seconds > 0 else None,
+            "train_examples_per_sec": timed / train_seconds if timed and train_seconds > 0 else None,
             "eval_examples_per_sec": eval_examples / eval_seconds if eval_seconds > 0 else None,
             "wall_seconds": time.perf_counter() - wall_start,
         }
         epochs.append(row)
         log(
             f"  epoch {epoch}/{settings.epochs}: loss {row['train_loss']:.3f}, train acc {row['train_acc']:.3f}, "
-            f"test acc {test_acc:.3f}, {row['train_examples_per_sec']:,.0f} examples/sec"
+            f"test acc {test_acc:.3f}, {rate(row['train_examples_per_sec'])}"
         )
     return summarize(epochs, warmup_seconds, memory.peak_bytes(device))
+
+
+def rate(examples_per_sec: float | None) -> str:
+    if examples_per_sec is None:
+        return "no steady-state steps (only the warm-up step ran)"
+    return f"{examples_per_sec:,.0f} examples/sec"
 
 
 def summarize(epochs: list[dict], warmup_seconds: float | None, peak_memory_bytes: int | None) -> dict:
@@ -199,7 +205,7 @@ def summarize(epochs: list[dict], warmup_seconds: float | None, peak_memory_byte
             "test_acc": last["test_acc"],
             "train_acc": last["train_acc"],
             "train_loss": last["train_loss"],
-            "train_examples_per_sec": train_examples / train_seconds if train_seconds > 0 else None,
+            "train_examples_per_sec": train_examples / train_seconds if train_examples and train_seconds > 0 else None,
             "eval_examples_per_sec": sum(eval_rates) / len(eval_rates) if eval_rates else None,
             "train_seconds": train_seconds + (warmup_seconds or 0.0),
             "warmup_seconds": warmup_seconds,

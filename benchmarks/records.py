@@ -79,8 +79,8 @@ def validate(record) -> str | None:
         acc = final["test_acc"]
         if not isinstance(acc, (int, float)) or not 0.0 <= acc <= 1.0:
             return "test_acc is not a fraction"
-    for key in ("arch", "seed", "profile", "device", "precision"):
-        if key not in record["config"] and key != "arch":
+    for key in ("seed", "profile", "device", "precision"):
+        if key not in record["config"]:
             return f"config lacks {key!r}"
     return None
 

@@ -17,7 +17,7 @@ import archs
 from benchmarks import environment, records
 from benchmarks.config import PROFILES, RunConfig, resolve
 from benchmarks.device_data import Dataset, DeviceLoader, real_fashion_mnist, synthetic_fashion_mnist
-from benchmarks.harness import Diverged, TrainSettings, train
+from benchmarks.harness import Diverged, TrainSettings, rate, train
 from benchmarks.model_stats import count_params, forward_flops
 
 SUBSET_SEED = 0  # every seed of a configuration trains on the same subset; the seed varies init and order only
@@ -257,7 +257,7 @@ def main(args) -> int:
             failed.append(f"{config.arch} seed {config.seed}: {record['status']}")
         else:
             final = record["final"]
-            print(f"  test acc {final['test_acc']:.3f}, {final['train_examples_per_sec']:,.0f} examples/sec, "
+            print(f"  test acc {final['test_acc']:.3f}, {rate(final['train_examples_per_sec'])}, "
                   f"{final['train_seconds']:.1f} s -> {path}")  # fmt: skip
     if failed:
         print(f"{len(failed)} run(s) failed: " + "; ".join(failed))
