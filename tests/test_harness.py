@@ -134,3 +134,17 @@ def test_synthetic_batches_flow_through_a_registry_model():
         progress=False,
     )
     assert 0.0 <= result["final"]["test_acc"] <= 1.0
+
+
+def test_the_compiled_path_trains_like_eager():
+    """torch.compile (the CUDA default) checked on the CPU: same seed, same losses up to float rounding."""
+
+    def run(compile):
+        train_loader, test_loader = loaders(seed=2)
+        settings = TrainSettings(epochs=2, lr=0.1, seed=2, compile=compile)
+        result = train(mlp(), train_loader, test_loader, settings, log=quiet, progress=False)
+        return [e["train_loss"] for e in result["epochs"]], result["final"]["test_acc"]
+
+    (eager_losses, eager_acc), (compiled_losses, compiled_acc) = run(False), run(True)
+    assert compiled_losses == pytest.approx(eager_losses, rel=1e-4)
+    assert compiled_acc == pytest.approx(eager_acc, abs=0.02)
