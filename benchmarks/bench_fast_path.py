@@ -56,10 +56,7 @@ def test_training_steps(benchmark, variant, data, case, device):
                 d2l_step(model, optimizer, x, y, device)
             synchronize(device)
     else:
-        fast = settings["channels_last"] or settings["compile"]
-        trainer = Trainer(
-            archs.get_model(name), TrainSettings(epochs=1, lr=0.01, device=device, cudnn_benchmark=fast, **settings)
-        )
+        trainer = Trainer(archs.get_model(name), TrainSettings(epochs=1, lr=0.01, device=device, **settings))
         on_device = data.to(device)
         loader = DeviceLoader(on_device.train_images, on_device.train_labels, batch, resolution, shuffle=True,
                               channels_last=settings["channels_last"])  # fmt: skip

@@ -26,7 +26,7 @@ MATMUL_SIDE = {"cuda": 8192, "cpu": 2048}
 
 def settings_for(device: str) -> TrainSettings:
     fast = FAST_DEFAULTS[torch.device(device).type]
-    return TrainSettings(epochs=1, lr=0.01, device=device, cudnn_benchmark=device.startswith("cuda"), **fast)
+    return TrainSettings(epochs=1, lr=0.01, device=device, **fast)
 
 
 def resolution_for(entry, device: str, option: int | None) -> int:

@@ -39,7 +39,6 @@ class TrainSettings:
     channels_last: bool = False
     compile: bool = False
     fused_optimizer: bool = False  # a fused (CUDA) or foreach SGD step; d2l's is the plain per-tensor loop
-    cudnn_benchmark: bool = False  # let cuDNN time its convolution algorithms once per shape, keep the fastest
     seed: int = 0
 
 
@@ -87,7 +86,8 @@ class Trainer:
             model.to(memory_format=torch.channels_last)
         self.model = model
         if settings.device.startswith("cuda"):
-            torch.backends.cudnn.benchmark = settings.cudnn_benchmark
+            # cuDNN times its algorithms once per shape and keeps the fastest: part of the fast path, off in --exact
+            torch.backends.cudnn.benchmark = settings.channels_last or settings.compile
         # static shapes: the last, smaller batch gets its own graph rather than making every graph dynamic
         self.forward = torch.compile(model, dynamic=False) if settings.compile else model
         self.optimizer = make_optimizer(model, settings)

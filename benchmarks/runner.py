@@ -185,7 +185,6 @@ def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_ret
             epochs=config.epochs, lr=config.lr, device=device, precision=config.precision,
             channels_last=config.channels_last, compile=config.compile,
             fused_optimizer=config.fused_optimizer, seed=config.seed,
-            cudnn_benchmark=config.channels_last or config.compile,  # part of the fast path, off in --exact
         )  # fmt: skip
         train_loader = DeviceLoader(data.train_images, data.train_labels, batch_size, config.resolution,
                                     shuffle=True, seed=config.seed, channels_last=config.channels_last)  # fmt: skip
