@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.atomic import write_atomically
+
 FILES = {  # name: (decompressed bytes, sha256 of the decompressed bytes)
     "train-images-idx3-ubyte": (47_040_016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
     "train-labels-idx1-ubyte": (60_008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
@@ -104,10 +106,8 @@ def _download(folder: Path) -> dict[str, Path]:
         target = folder / f"{name}.gz"
         if target.is_file():
             continue
-        partial = target.with_suffix(".gz.part")
         with urllib.request.urlopen(f"{DOWNLOAD_URL}{name}.gz", timeout=30) as response:
-            partial.write_bytes(response.read())
-        partial.replace(target)
+            write_atomically(target, response.read())
     return _complete(folder)
 
 
@@ -152,11 +152,7 @@ def _load_verified() -> dict:
 
 def _save_verified(verified: dict) -> None:
     try:  # a cache that cannot be written costs a re-check next time, nothing more
-        target = cache_dir() / "verified.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"verified.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(verified, indent=1, sort_keys=True))
-        tmp.replace(target)
+        write_atomically(cache_dir() / "verified.json", json.dumps(verified, indent=1, sort_keys=True))
     except OSError:
         pass
 

@@ -8,6 +8,7 @@ to ``nin``. Fixed styles, sorted inputs, no timestamps: the same records give th
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks import records as records_io  # noqa: E402
+from benchmarks.atomic import write_atomically  # noqa: E402
 
 SIZE_IN, DPI = (10.0, 6.0), 100  # every picture 1000 x 600 pixels
 _TAB20 = plt.get_cmap("tab20").colors
@@ -217,13 +219,10 @@ def render_all(records: list[dict], out_dir: Path) -> list[Path]:
             fig = RENDERERS[kind](group, key)
             if fig is None:
                 continue
-            path = Path(out_dir) / plot_file(key, kind)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            fig.savefig(tmp, format="png", metadata=PNG_METADATA)
+            png = io.BytesIO()
+            fig.savefig(png, format="png", metadata=PNG_METADATA)
             plt.close(fig)
-            tmp.replace(path)
-            written.append(path)
+            written.append(write_atomically(Path(out_dir) / plot_file(key, kind), png.getvalue()))
     return written
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from benchmarks.atomic import write_atomically
 
 STATUSES = ("ok", "diverged", "oom", "error")
 DONE = ("ok", "diverged")  # a resumed suite skips these; oom and error runs are tried again
@@ -39,26 +39,11 @@ def _jsonable(value):
 
 
 def write_record(path: Path, record: dict, replace: bool = False) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_jsonable(record), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise RecordExists(f"{path} exists already; not overwritten (--force reruns it)") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        return write_atomically(path, text, replace=replace)
+    except FileExistsError:
+        raise RecordExists(f"{path} exists already; not overwritten (--force reruns it)") from None
 
 
 def validate(record) -> str | None:
