@@ -68,12 +68,16 @@ class RunConfig:
         return asdict(self)
 
     def run_id(self) -> str:
-        """A short stable hash of everything but the seed: the runs of one configuration share it."""
-        fields = {k: v for k, v in self.as_dict().items() if k != "seed"}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+        return config_id(self.as_dict())
 
     def file_name(self) -> str:
         return f"{self.arch}__{self.profile}__{self.device}__{self.precision}__{self.run_id()}__seed{self.seed}.json"
+
+
+def config_id(config: dict) -> str:
+    """A short stable hash of a run's configuration without its seed: the seeds of one configuration share it."""
+    fields = {k: v for k, v in config.items() if k != "seed"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def profile_resolution(entry: ModelEntry, profile: Profile) -> int:

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks import records as records_io  # noqa: E402
+from benchmarks import summary as summary_io  # noqa: E402
 from benchmarks.atomic import write_atomically  # noqa: E402
 
 SIZE_IN, DPI = (10.0, 6.0), 100  # every picture 1000 x 600 pixels
@@ -55,22 +56,19 @@ def _ok(records):
     return [r for r in records if r["status"] == "ok"]
 
 
-def _per_arch(records) -> pd.DataFrame:
-    rows = [{"arch": r["arch"], "acc": r["final"]["test_acc"], "eps": r["final"]["train_examples_per_sec"],
-             "params": r["params"]} for r in _ok(records) if r["final"]["train_examples_per_sec"]]  # fmt: skip
-    df = pd.DataFrame(rows, columns=["arch", "acc", "eps", "params"])
-    return (
-        df.groupby("arch", sort=True)
-        .agg(
-            acc=("acc", "mean"),
-            acc_std=("acc", "std"),
-            eps=("eps", "mean"),
-            eps_std=("eps", "std"),
-            params=("params", "first"),
-            n=("acc", "size"),
-        )  # fmt: skip
-        .fillna({"acc_std": 0.0, "eps_std": 0.0})
-    )
+def _summary(records: list[dict]) -> pd.DataFrame:
+    return summary_io.summarize(summary_io.frame(records)) if records else pd.DataFrame()
+
+
+def _points(summary: pd.DataFrame) -> pd.DataFrame:
+    """One point per (architecture, configuration) with ok seeds: means, stds over seeds, params, n; by label."""
+    columns = ["acc", "acc_std", "eps", "eps_std", "params", "n"]
+    rows = {
+        s.label: (s.test_acc, s.test_acc_std, s.train_eps, s.train_eps_std, int(s.first.params), s.n_ok)
+        for s in summary.itertuples() if s.n_ok and pd.notna(s.test_acc) and pd.notna(s.train_eps)
+    }  # fmt: skip
+    points = pd.DataFrame.from_dict(rows, orient="index", columns=columns).astype(float)
+    return points.fillna({"acc_std": 0.0, "eps_std": 0.0})
 
 
 def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
@@ -108,7 +106,7 @@ def _label_offsets(ax, points: pd.DataFrame) -> list[tuple[int, int]]:
 
 
 def accuracy_vs_throughput(records: list[dict], key) -> plt.Figure:
-    points = _per_arch(records)
+    points = _points(_summary(records))
     fig, ax = plt.subplots(figsize=SIZE_IN, dpi=DPI)
     sizes = 30 + 400 * np.sqrt(points.params / points.params.max()) if len(points) else []
     for i, (arch, p) in enumerate(points.iterrows()):
@@ -136,10 +134,9 @@ def accuracy_vs_throughput(records: list[dict], key) -> plt.Figure:
 
 def learning_curves(records: list[dict], key) -> plt.Figure:
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI)
-    by_arch: dict[str, list[list[dict]]] = {}
-    for r in _ok(records):
-        by_arch.setdefault(r["arch"], []).append(r["epochs"])
-    for i, (arch, runs) in enumerate(sorted(by_arch.items())):
+    summary = _summary(records)
+    curves = [(s.label, s.ok_epochs) for s in summary.itertuples() if s.n_ok] if len(summary) else []
+    for i, (arch, runs) in enumerate(curves):
         n = min(len(e) for e in runs)
         epochs = np.arange(1, n + 1)
         for ax, field in ((acc_ax, "test_acc"), (loss_ax, "train_loss")):
@@ -165,16 +162,23 @@ def learning_curves(records: list[dict], key) -> plt.Figure:
 
 
 def ablation_numbers(records: list[dict]) -> pd.DataFrame | None:
-    """Each ablation relative to ``nin`` (under the same configuration): Δ accuracy in points, params and
+    """Each ablation relative to ``nin`` trained under the same configuration: Δ accuracy in points, params and
     throughput ratios."""
-    points = _per_arch([r for r in records if r["arch"] == "nin" or "ablation" in r.get("tags", ())])
-    if "nin" not in points.index or len(points) < 2:
+    summary = _summary(records)
+    pairs = [
+        (s, b) for s, b in (summary_io.ablation_pairs(summary) if len(summary) else [])
+        if s.n_ok and b.n_ok and s.train_eps and b.train_eps
+    ]  # fmt: skip
+    if not pairs:
         return None
-    base = points.loc["nin"]
-    rel = points.drop(index="nin")
-    return pd.DataFrame({
-        "acc_pp": (rel.acc - base.acc) * 100, "params": rel.params / base.params, "throughput": rel.eps / base.eps,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "acc_pp": [(s.test_acc - b.test_acc) * 100 for s, b in pairs],
+            "params": [s.first.params / b.first.params for s, b in pairs],
+            "throughput": [s.train_eps / b.train_eps for s, b in pairs],
+        },
+        index=[s.label for s, _ in pairs],
+    )
 
 
 def nin_ablations(records: list[dict], key) -> plt.Figure | None:

@@ -88,7 +88,6 @@ def read_records(runs_dir: Path, warn=None) -> list[dict]:
             if warn:
                 warn(f"skipping malformed record {path}: {problem}")
             continue
-        record["_file"] = path.name
         records.append(record)
     return records
 

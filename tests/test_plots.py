@@ -81,3 +81,15 @@ def test_no_ablation_chart_without_nin(tmp_path):
         "pareto.png",
         "curves.png",
     ]
+
+
+def test_two_configurations_of_one_architecture_stay_apart(tmp_path):
+    """Plots and tables aggregate per (architecture, configuration), never across configurations."""
+    write(tmp_path, *make_record("lenet", 0, 0.80, 1000.0, epochs=2))
+    write(tmp_path, *make_record("lenet", 0, 0.60, 3000.0, epochs=3))
+    found = records.read_records(tmp_path)
+    fig = plots.accuracy_vs_throughput(found, KEY)
+    points = sorted(tuple(c.get_offsets()[0]) for c in fig.axes[0].collections if isinstance(c, PathCollection))
+    assert np.allclose(points, [(1000.0, 0.80), (3000.0, 0.60)])
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert len(labels) == 2 and all(label.startswith("lenet [") for label in labels)
