@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nox
 
+nox.needs_version = ">=2024.3.2"  # nox.project.load_toml and @nox.session(default=...)
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "venv"  # pip, which finds the machine's local torch build; uv does not
 
@@ -65,11 +66,7 @@ BENCH_STORAGE = Path("results/benchmarks")
 def pytest_benchmarks(session: nox.Session) -> None:
     """The pytest-benchmark suites, saved under results/benchmarks and compared with the previous save."""
     compare = ["--benchmark-compare"] if any(BENCH_STORAGE.rglob("*.json")) else []
-    session.run(
-        "pytest", "benchmarks/", "-o", "python_files=bench_*.py", "-p", "no:cacheprovider",
-        f"--benchmark-storage=file://{BENCH_STORAGE}", "--benchmark-autosave", *compare,
-        "--benchmark-columns=min,median,max,rounds", "--benchmark-sort=fullname",
-    )  # fmt: skip
+    session.run("pytest", "perf/", f"--benchmark-storage=file://{BENCH_STORAGE}", "--benchmark-autosave", *compare)
 
 
 @nox.session(default=False)

@@ -1,7 +1,9 @@
 """The architecture registry.
 
 Every module in this package registers its models when imported; the package imports them all itself, so
-adding an architecture is one new file here with one ``@register_model`` decorator.
+adding an architecture is one new file here with one ``@register_model`` decorator. A module that fails to
+import is skipped and its error kept in ``IMPORT_ERRORS`` (one line each, naming the file): the other entries
+still work, and the command line prints those lines.
 """
 
 import importlib
@@ -10,15 +12,35 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from archs._registry import ModelEntry, Published, Recipe, get_entry, get_model, list_models, register_model
+from archs._registry import (
+    DEFAULT_RECIPE,
+    ModelEntry,
+    Published,
+    Recipe,
+    get_entry,
+    get_model,
+    list_models,
+    register_model,
+)  # fmt: skip
 
 __all__ = [
-    "ModelEntry", "Published", "Recipe", "get_entry", "get_model", "import_models", "list_models", "register_model",
+    "DEFAULT_RECIPE", "IMPORT_ERRORS", "ModelEntry", "Published", "Recipe", "get_entry", "get_model",
+    "import_models", "list_models", "register_model",
 ]  # fmt: skip
+
+IMPORT_ERRORS: list[str] = []  # "archs/foo.py: SyntaxError: ..." for each package module that failed to import
+
+
+def _one_line(err: BaseException) -> str:
+    return f"{err.__class__.__name__}: {err}".splitlines()[0]
+
 
 for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+        try:
+            importlib.import_module(f"{__name__}.{_module.name}")
+        except Exception as _err:  # a broken user file must not take the registry down with it
+            IMPORT_ERRORS.append(f"archs/{_module.name}.py not loaded: {_one_line(_err)}")
 
 
 def import_models(spec: str) -> None:

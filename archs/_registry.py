@@ -1,27 +1,41 @@
 """The model registry: builders by name, with the metadata every other part of the suite reads.
 
 Shaped like torchvision's and timm's: ``register_model`` (a decorator), ``list_models`` and ``get_model``.
+``register_model("name")`` alone is enough; what it is not told, it fills in as follows:
+
+| field | default when not given |
+|---|---|
+| description | the first line of the builder's docstring ("" when it has none) |
+| input_size | 28, Fashion-MNIST's own side, when the network accepts it; else 224, d2l's ImageNet side |
+| min_input_size | discovered: the smallest side at which a forward pass runs (on the meta device: no memory, no compute) |
+| max_input_size | discovered: None when twice the input size also runs, else the input size |
+| recipe | ``DEFAULT_RECIPE``: d2l's ``train_ch6`` with lr 0.1, batch 128, 10 epochs (NiN's and GoogLeNet's recipe) |
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A reference training recipe: plain SGD as in d2l's ``train_ch6``."""
+    """A reference training recipe: d2l's ``train_ch6`` (cross-entropy, Xavier init) with this optimizer."""
 
     lr: float
     batch_size: int
     epochs: int = 10
-    optimizer: str = "sgd"
+    optimizer: str = "sgd"  # a name in benchmarks.harness.OPTIMIZERS; it is the optimizer that trains
     source: str = ""  # where the recipe comes from, or why it was chosen
+
+
+DEFAULT_RECIPE = Recipe(lr=0.1, batch_size=128, source="the suite's default: d2l train_ch6 at lr 0.1, batch 128")
 
 
 @dataclass(frozen=True)
@@ -61,18 +75,44 @@ class ModelEntry:
 _ENTRIES: dict[str, ModelEntry] = {}
 
 
+def _runs_at(model: nn.Module, side: int) -> bool:
+    """Whether one 1-channel image of this side goes through ``model`` (shapes only, on the meta device)."""
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, 1, side, side, device="meta"))
+    except Exception:  # any shape error of any layer means "not at this size"
+        return False
+    return True
+
+
+def discover_input_sizes(builder: Callable[..., nn.Module]) -> tuple[int, int, int | None]:
+    """(input_size, min_input_size, max_input_size) of a builder that states none of them; see the module table."""
+    with torch.device("meta"):
+        model = builder().eval()
+    input_size = 28 if _runs_at(model, 28) else 224
+    if not _runs_at(model, input_size):
+        raise ValueError(f"{builder.__name__}: runs at neither 28 nor 224 px; give input_size= to register_model")
+    low, high = 1, input_size  # the smallest side that runs, assuming every larger one up to input_size does too
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if _runs_at(model, middle) else (middle + 1, high)
+    max_size = None if _runs_at(model, 2 * input_size) else input_size
+    return input_size, low, max_size
+
+
 def register_model(
     name: str,
     *,
-    description: str,
-    input_size: int,
-    min_input_size: int,
-    recipe: Recipe,
+    description: str | None = None,
+    input_size: int | None = None,
+    min_input_size: int | None = None,
+    recipe: Recipe | None = None,
     published: Published | None = None,
     tags: tuple[str, ...] = (),
     max_input_size: int | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a model builder under ``name``.
+    """Register a model builder under ``name``; every other argument is optional (the module table says how
+    a missing one is filled in).
 
     Args:
         name: the registry name, lower case (``nin-no-1x1``).
@@ -94,8 +134,15 @@ def register_model(
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _ENTRIES:
             raise ValueError(f"model {name!r} is registered already (by {_ENTRIES[name].builder.__module__})")
+        size, low, high = input_size, min_input_size, max_input_size
+        if size is None or low is None:
+            found = discover_input_sizes(builder)
+            size = found[0] if size is None else size
+            low = found[1] if low is None else low
+            high = found[2] if input_size is None and max_input_size is None else high
+        text = description if description is not None else (inspect.getdoc(builder) or "").split("\n")[0]
         _ENTRIES[name] = ModelEntry(
-            name, builder, description, input_size, min_input_size, recipe, published, tuple(tags), max_input_size
+            name, builder, text, size, low, recipe or DEFAULT_RECIPE, published, tuple(tags), high
         )
         return builder
 

@@ -1,15 +1,61 @@
-"""What defines a run: the configuration dataclass, the profiles, and how defaults are resolved.
+"""What defines a run: its settings as two frozen dataclasses, the profiles, and how defaults are resolved.
 
-Precedence: an explicit command-line value, then the profile, then the registry entry's recipe.
+Every field of ``RunConfig`` (and of the ``FastPath`` inside it) is settable from the command line or derived:
+
+| field | flag | profile (`full` / `smoke`) | recipe (registry entry) | device default |
+|---|---|---|---|---|
+| arch | `--arch` | | | |
+| profile | `--profile` | | | `full` on CUDA, `smoke` on a CPU |
+| machine | derived: `benchmarks.machine.machine_slug` | | | |
+| device | `--device` (its kind is kept: cpu, cuda) | | | cuda when present |
+| seed | `--seeds` | | | 0 |
+| epochs | `--epochs` | recipe's / 3 | `Recipe.epochs` | |
+| batch_size | `--batch-size` | | `Recipe.batch_size` | |
+| lr | `--lr` | | `Recipe.lr` | |
+| optimizer | `--optimizer` | | `Recipe.optimizer` | |
+| resolution | `--resolution` | entry's / 72 for 224-px entries | | |
+| train_subset, test_subset | `--train-subset`, `--test-subset` | all / 5,000 and 2,000 | | |
+| data | `--synthetic` | | | real |
+| fast.precision | `--precision` | | | bf16 where the device computes it natively, else fp32 (CPU) or fp16 (old GPUs) |
+| fast.channels_last | `--channels-last` | | | on |
+| fast.compile | `--compile` | | | on CUDA only (it did not pay on a 2-core CPU) |
+| fast.compile_mode | `--compile-mode` | | | `default` |
+| fast.optimizer_impl | `--optimizer-impl` | | | `fused` on CUDA, `foreach` on a CPU |
+| fast.cudnn_benchmark | `--cudnn-benchmark` | | | on CUDA |
+| fast.tf32 | `--tf32` | | | off: fp32 means fp32 |
+
+Precedence: an explicit command-line value, then ``--exact`` (d2l's path: fp32, NCHW, eager, a for-loop SGD step, no
+autotuning, no TF32), then the machine's fast defaults (``fast_defaults``), the profile, the entry's recipe.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 from archs import ModelEntry
+from benchmarks.machine import Capability
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+OPTIMIZER_IMPLS = ("for-loop", "foreach", "fused")  # torch.optim's names for the three ways to run a step
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """How a step is computed; none of it changes the recipe. Shared by the runner, the harness and perf/."""
+
+    precision: str = "fp32"  # fp32, or autocast to bf16 / fp16 (fp16 with loss scaling)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile(dynamic=False)
+    compile_mode: str = "default"
+    optimizer_impl: str = "for-loop"  # for-loop (d2l's), foreach, or fused (CUDA)
+    cudnn_benchmark: bool = False  # cuDNN times its algorithms once per shape and keeps the fastest
+    tf32: bool = False  # TF32 for fp32 matmuls and convolutions on Ampere and later; off: fp32 is fp32
+
+
+EXACT = FastPath()  # d2l's path
 
 
 @dataclass(frozen=True)
@@ -26,21 +72,14 @@ PROFILES = {
     "full": Profile("full", "d2l's recipe: the entry's epochs, all 60,000 training images, the entry's input size"),
     "smoke": Profile(
         "smoke",
-        "a quick CPU pass over the whole registry: 3 epochs on 5,000 training and 2,000 test images, "
-        "224-px models at 72 px (LeNet stays at 28)",
+        "a quick check that every entry runs, with its throughput: 3 epochs on 5,000 training and 2,000 test "
+        "images, 224-px models at 72 px (LeNet stays at 28); too short for accuracy to be a result",
         epochs=3,
         train_subset=5_000,
         test_subset=2_000,
         resolution_224=72,
     ),
 }
-
-# The fast path's defaults per device type (issue 5's measurements in benchmarks/PERFORMANCE.md); `--exact` is d2l.
-FAST_DEFAULTS = {
-    "cuda": {"precision": "bf16", "channels_last": True, "compile": True, "fused_optimizer": True},
-    "cpu": {"precision": "bf16", "channels_last": True, "compile": False, "fused_optimizer": True},
-}
-EXACT = {"precision": "fp32", "channels_last": False, "compile": False, "fused_optimizer": False}
 
 
 @dataclass(frozen=True)
@@ -49,7 +88,8 @@ class RunConfig:
 
     arch: str
     profile: str
-    device: str  # "cuda" or "cpu": the kind; the device's name goes in the record's env
+    machine: str  # the machine's slug (benchmarks.machine): a record from another machine is another run
+    device: str  # "cuda" or "cpu": the kind; the device's name is in the record's env
     seed: int
     epochs: int
     batch_size: int
@@ -57,27 +97,51 @@ class RunConfig:
     resolution: int
     train_subset: int | None
     test_subset: int | None
-    precision: str
-    channels_last: bool
-    compile: bool
-    fused_optimizer: bool
-    data: str = "real"  # or "synthetic"
+    fast: FastPath
     optimizer: str = "sgd"
+    data: str = "real"  # or "synthetic"
+
+    @property
+    def precision(self) -> str:
+        return self.fast.precision
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def run_id(self) -> str:
-        return config_id(self.as_dict())
+        return config_id(self)
 
     def file_name(self) -> str:
-        return f"{self.arch}__{self.profile}__{self.device}__{self.precision}__{self.run_id()}__seed{self.seed}.json"
+        """Relative to the records folder: one folder per machine."""
+        return f"{self.machine}/{self.arch}__{self.profile}__{self.precision}__{self.run_id()}__seed{self.seed}.json"
 
 
-def config_id(config: dict) -> str:
+def config_id(config: RunConfig) -> str:
     """A short stable hash of a run's configuration without its seed: the seeds of one configuration share it."""
-    fields = {k: v for k, v in config.items() if k != "seed"}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+    values = {k: v for k, v in config.as_dict().items() if k != "seed"}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def fast_defaults(capability: Capability) -> tuple[FastPath, str]:
+    """The fast path for a machine, and why; ``benchmarks/PERFORMANCE.md`` has the measurements behind it."""
+    if capability.kind == "cuda":
+        if capability.native_bf16:
+            return FastPath("bf16", True, True, "default", "fused", True, False), (
+                "CUDA with native bf16 (compute capability 8.0+): bf16 autocast, channels-last, compiled, fused SGD, "
+                "cuDNN autotuning"
+            )
+        return FastPath("fp16", True, True, "default", "fused", True, False), (
+            "CUDA without native bf16 (compute capability below 8.0): fp16 autocast with loss scaling, channels-last, "
+            "compiled, fused SGD, cuDNN autotuning"
+        )
+    if capability.native_bf16:
+        return FastPath("bf16", True, False, "default", "foreach", False, False), (
+            "CPU with native bf16 (AVX-512-BF16 or AMX): bf16 autocast, channels-last, foreach SGD; not compiled"
+        )
+    return FastPath("fp32", True, False, "default", "foreach", False, False), (
+        "CPU without native bf16 (bf16 would be emulated, several times slower): fp32, channels-last, foreach SGD; "
+        "not compiled"
+    )
 
 
 def profile_resolution(entry: ModelEntry, profile: Profile) -> int:
@@ -86,12 +150,16 @@ def profile_resolution(entry: ModelEntry, profile: Profile) -> int:
     return max(profile.resolution_224, entry.min_input_size)
 
 
+def resolve_fast(defaults: FastPath, overrides: dict, exact: bool = False) -> FastPath:
+    """The machine's defaults (or d2l's path with ``exact``), then each explicit value."""
+    chosen = {f.name: overrides[f.name] for f in fields(FastPath) if overrides.get(f.name) is not None}
+    return replace(EXACT if exact else defaults, **chosen)
+
+
 def resolve(
-    entry: ModelEntry, profile: Profile, device_kind: str, seed: int, overrides: dict, exact: bool = False
+    entry: ModelEntry, profile: Profile, machine: str, device_kind: str, seed: int, fast: FastPath, overrides: dict
 ) -> RunConfig:
     """The configuration for one (architecture, seed); ``overrides`` holds the command line's explicit values."""
-    fast = dict(EXACT if exact else FAST_DEFAULTS[device_kind])
-    fast.update({k: v for k, v in overrides.items() if k in fast and v is not None})
 
     def pick(key, default):
         value = overrides.get(key)
@@ -100,14 +168,16 @@ def resolve(
     return RunConfig(
         arch=entry.name,
         profile=profile.name,
+        machine=machine,
         device=device_kind,
         seed=seed,
         epochs=pick("epochs", profile.epochs or entry.recipe.epochs),
         batch_size=pick("batch_size", entry.recipe.batch_size),
         lr=pick("lr", entry.recipe.lr),
+        optimizer=pick("optimizer", entry.recipe.optimizer),
         resolution=pick("resolution", profile_resolution(entry, profile)),
         train_subset=pick("train_subset", profile.train_subset),
         test_subset=pick("test_subset", profile.test_subset),
         data=pick("data", "real"),
-        **fast,
+        fast=fast,
     )

@@ -20,26 +20,30 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks import memory
+from benchmarks.config import FastPath
+from benchmarks.records import EpochLog, Final, TrainResult
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Diverged(Exception):
-    def __init__(self, epoch: int, loss: float):
+    """The training loss stopped being finite; ``epochs`` holds the epochs finished before it."""
+
+    def __init__(self, epoch: int, loss: float, epochs: list[EpochLog] | None = None):
         super().__init__(f"training loss became {loss} in epoch {epoch}")
-        self.epoch, self.loss = epoch, loss
+        self.epoch, self.loss, self.epochs = epoch, loss, list(epochs or [])
 
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """The harness's inputs: the recipe's numbers, where to train, and how (``FastPath``)."""
+
     epochs: int
     lr: float
+    optimizer: str = "sgd"  # a key of OPTIMIZERS
     device: str = "cpu"
-    precision: str = "fp32"  # fp32, or autocast to bf16 / fp16
-    channels_last: bool = False
-    compile: bool = False
-    fused_optimizer: bool = False  # a fused (CUDA) or foreach SGD step; d2l's is the plain per-tensor loop
     seed: int = 0
+    fast: FastPath = FastPath()
 
 
 def init_weights(model: nn.Module) -> None:
@@ -54,13 +58,22 @@ def init_weights(model: nn.Module) -> None:
             nn.init.xavier_uniform_(module.weight)
 
 
+def _impl(settings: TrainSettings) -> dict:
+    """torch.optim's keyword for the step implementation; ``fused`` needs CUDA, foreach is its CPU counterpart."""
+    impl = settings.fast.optimizer_impl
+    if impl == "fused" and not settings.device.startswith("cuda"):
+        impl = "foreach"
+    return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+
+
+# The optimizers a recipe can name; d2l's train_ch6 is plain SGD: no momentum, no weight decay.
+OPTIMIZERS = {
+    "sgd": lambda params, settings: torch.optim.SGD(params, lr=settings.lr, **_impl(settings)),
+}
+
+
 def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if not settings.fused_optimizer:
-        return torch.optim.SGD(params, lr=settings.lr, foreach=False)
-    if settings.device.startswith("cuda"):
-        return torch.optim.SGD(params, lr=settings.lr, fused=True)
-    return torch.optim.SGD(params, lr=settings.lr, foreach=True)
+    return OPTIMIZERS[settings.optimizer](model.parameters(), settings)
 
 
 def synchronize(device: str) -> None:
@@ -69,9 +82,17 @@ def synchronize(device: str) -> None:
 
 
 def autocast(settings: TrainSettings):
-    if settings.precision == "fp32":
+    if settings.fast.precision == "fp32":
         return nullcontext()
-    return torch.autocast(torch.device(settings.device).type, dtype=DTYPES[settings.precision])
+    return torch.autocast(torch.device(settings.device).type, dtype=DTYPES[settings.fast.precision])
+
+
+def apply_backend_settings(fast: FastPath) -> None:
+    """The process-wide switches a fast path implies: cuDNN autotuning and TF32 (off unless asked for)."""
+    torch.backends.cudnn.benchmark = fast.cudnn_benchmark
+    torch.backends.cudnn.allow_tf32 = fast.tf32
+    torch.backends.cuda.matmul.allow_tf32 = fast.tf32
+    torch.set_float32_matmul_precision("high" if fast.tf32 else "highest")
 
 
 class Trainer:
@@ -79,20 +100,20 @@ class Trainer:
 
     def __init__(self, model: nn.Module, settings: TrainSettings):
         self.settings = settings
+        fast = settings.fast
         torch.manual_seed(settings.seed)
         init_weights(model)
         model.to(settings.device)
-        if settings.channels_last:
+        if fast.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
-        if settings.device.startswith("cuda"):
-            # cuDNN times its algorithms once per shape and keeps the fastest: part of the fast path, off in --exact
-            torch.backends.cudnn.benchmark = settings.channels_last or settings.compile
+        apply_backend_settings(fast)
         # static shapes: the last, smaller batch gets its own graph rather than making every graph dynamic
-        self.forward = torch.compile(model, dynamic=False) if settings.compile else model
+        self.forward = torch.compile(model, dynamic=False, mode=fast.compile_mode) if fast.compile else model
         self.optimizer = make_optimizer(model, settings)
         # fp16 needs loss scaling; bf16 has fp32's range and needs none
-        self.scaler = torch.amp.GradScaler(enabled=settings.precision == "fp16" and settings.device.startswith("cuda"))
+        cuda = settings.device.startswith("cuda")
+        self.scaler = torch.amp.GradScaler("cuda" if cuda else "cpu", enabled=fast.precision == "fp16" and cuda)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.settings):
@@ -132,17 +153,17 @@ def _progress(loader, epoch: int, epochs: int, show: bool):
 def train(
     model: nn.Module, train_loader, test_loader, settings: TrainSettings,
     log: Callable[[str], None] = print, progress: bool | None = None,
-) -> dict:  # fmt: skip
+) -> TrainResult:  # fmt: skip
     """Train ``model`` and return what a run record holds about it.
 
-    Raises ``Diverged`` (carrying the epoch) when the training loss stops being finite; the epochs finished
-    before it are on the exception as ``.epochs``.
+    Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the training loss stops
+    being finite.
     """
     device = settings.device
     progress = sys.stderr.isatty() if progress is None else progress
     memory.reset_peak(device)
     trainer = Trainer(model, settings)
-    epochs: list[dict] = []
+    epochs: list[EpochLog] = []
     warmup_seconds = None
     for epoch in range(1, settings.epochs + 1):
         loss_sum = torch.zeros((), device=device)
@@ -165,25 +186,23 @@ def train(
         train_seconds = time.perf_counter() - start
         train_loss = loss_sum.item() / seen
         if not math.isfinite(train_loss):
-            err = Diverged(epoch, train_loss)
-            err.epochs = epochs
-            raise err
+            raise Diverged(epoch, train_loss, epochs)
         test_acc, eval_seconds, eval_examples = trainer.evaluate(test_loader)
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_acc": correct.item() / seen,
-            "test_acc": test_acc,
-            "train_examples": timed,
-            "train_seconds": train_seconds,
-            "train_examples_per_sec": timed / train_seconds if timed and train_seconds > 0 else None,
-            "eval_examples_per_sec": eval_examples / eval_seconds if eval_seconds > 0 else None,
-            "wall_seconds": time.perf_counter() - wall_start,
-        }
+        row = EpochLog(
+            epoch=epoch,
+            train_loss=train_loss,
+            train_acc=correct.item() / seen,
+            test_acc=test_acc,
+            timed_examples=timed,
+            timed_seconds=train_seconds,
+            train_examples_per_sec=timed / train_seconds if timed and train_seconds > 0 else None,
+            eval_examples_per_sec=eval_examples / eval_seconds if eval_seconds > 0 else None,
+            wall_seconds=time.perf_counter() - wall_start,
+        )
         epochs.append(row)
         log(
-            f"  epoch {epoch}/{settings.epochs}: loss {row['train_loss']:.3f}, train acc {row['train_acc']:.3f}, "
-            f"test acc {test_acc:.3f}, {rate(row['train_examples_per_sec'])}"
+            f"  epoch {epoch}/{settings.epochs}: loss {row.train_loss:.3f}, train acc {row.train_acc:.3f}, "
+            f"test acc {test_acc:.3f}, {rate(row.train_examples_per_sec)}"
         )
     return summarize(epochs, warmup_seconds, memory.peak_bytes(device))
 
@@ -194,22 +213,19 @@ def rate(examples_per_sec: float | None) -> str:
     return f"{examples_per_sec:,.0f} examples/sec"
 
 
-def summarize(epochs: list[dict], warmup_seconds: float | None, peak_memory_bytes: int | None) -> dict:
+def summarize(epochs: list[EpochLog], warmup_seconds: float | None, peak_memory_bytes: int | None) -> TrainResult:
     last = epochs[-1]
-    train_examples = sum(e["train_examples"] for e in epochs)
-    train_seconds = sum(e["train_seconds"] for e in epochs)
-    eval_rates = [e["eval_examples_per_sec"] for e in epochs if e["eval_examples_per_sec"]]
-    return {
-        "epochs": epochs,
-        "final": {
-            "test_acc": last["test_acc"],
-            "train_acc": last["train_acc"],
-            "train_loss": last["train_loss"],
-            "train_examples_per_sec": train_examples / train_seconds if train_examples and train_seconds > 0 else None,
-            "eval_examples_per_sec": sum(eval_rates) / len(eval_rates) if eval_rates else None,
-            "train_seconds": train_seconds + (warmup_seconds or 0.0),
-            "warmup_seconds": warmup_seconds,
-            "wall_seconds": sum(e["wall_seconds"] for e in epochs),
-        },
-        "peak_memory_bytes": peak_memory_bytes,
-    }
+    timed_examples = sum(e.timed_examples for e in epochs)
+    timed_seconds = sum(e.timed_seconds for e in epochs)
+    eval_rates = [e.eval_examples_per_sec for e in epochs if e.eval_examples_per_sec]
+    final = Final(
+        test_acc=last.test_acc,
+        train_acc=last.train_acc,
+        train_loss=last.train_loss,
+        train_examples_per_sec=timed_examples / timed_seconds if timed_examples and timed_seconds > 0 else None,
+        eval_examples_per_sec=sum(eval_rates) / len(eval_rates) if eval_rates else None,
+        train_seconds=timed_seconds + (warmup_seconds or 0.0),
+        warmup_seconds=warmup_seconds,
+        wall_seconds=sum(e.wall_seconds for e in epochs),
+    )
+    return TrainResult(epochs, final, peak_memory_bytes)

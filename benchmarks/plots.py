@@ -1,6 +1,6 @@
-"""``python -m benchmarks plots``: pictures from the run records, with matplotlib and no display.
+"""``python -m benchmarks plots``: pictures from the summarised records, with matplotlib and no display.
 
-Per (device, profile, precision) group of real-data records: (1) test accuracy against training examples/sec,
+Per group (``benchmarks.summary``) of real-data records with at least one ok run: (1) test accuracy against training examples/sec,
 one point per architecture with seed error bars, the Pareto front, marker area by parameter count; (2) learning
 curves, test accuracy and train loss per epoch, mean and min-max band over seeds; (3) the NiN ablations relative
 to ``nin``. Fixed styles, sorted inputs, no timestamps: the same records give the same pictures.
@@ -8,8 +8,8 @@ to ``nin``. Fixed styles, sorted inputs, no timestamps: the same records give th
 
 from __future__ import annotations
 
+import argparse
 import io
-import re
 import sys
 from pathlib import Path
 
@@ -31,33 +31,11 @@ PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the 
 KINDS = ("pareto", "curves", "ablations")
 
 
-def group_key(record: dict) -> tuple[str, str, str]:
-    c = record["config"]
-    return (record["env"].get("device_name", "?"), c.get("profile", "?"), c.get("precision", "?"))
+HELP = "render the plots from the records"
 
 
-def group_slug(key: tuple[str, str, str]) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", "-".join(key).lower()).strip("-")
-
-
-def plot_file(key, kind: str) -> str:
-    return f"plots/{group_slug(key)}-{kind}.png"
-
-
-def groups(records: list[dict]) -> dict[tuple, list[dict]]:
-    out: dict[tuple, list[dict]] = {}
-    for r in sorted(records, key=lambda r: (group_key(r), r["arch"], r["config"].get("seed", 0))):
-        if r["data"].get("source") == "real":
-            out.setdefault(group_key(r), []).append(r)
-    return out
-
-
-def _ok(records):
-    return [r for r in records if r["status"] == "ok"]
-
-
-def _summary(records: list[dict]) -> pd.DataFrame:
-    return summary_io.summarize(summary_io.frame(records)) if records else pd.DataFrame()
+def plot_file(key: summary_io.GroupKey, kind: str) -> str:
+    return f"plots/{key.slug}-{kind}.png"
 
 
 def _points(summary: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +58,13 @@ def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
     return points.loc[keep].sort_values("eps")
 
 
-def _title(ax, key, what):
-    ax.set_title(f"{what}\n{key[0]} · profile {key[1]} · {key[2]}", fontsize=11)
+def _subtitle(group: summary_io.Group) -> str:
+    key = group.key
+    return f"{key.machine} ({', '.join(group.device_names)}) · profile {key.profile} · {key.precision}"
+
+
+def _title(ax, group, what):
+    ax.set_title(f"{what}\n{_subtitle(group)}", fontsize=11)
 
 
 def _label_offsets(ax, points: pd.DataFrame) -> list[tuple[int, int]]:
@@ -105,8 +88,8 @@ def _label_offsets(ax, points: pd.DataFrame) -> list[tuple[int, int]]:
     return offsets
 
 
-def accuracy_vs_throughput(records: list[dict], key) -> plt.Figure:
-    points = _points(_summary(records))
+def accuracy_vs_throughput(group: summary_io.Group) -> plt.Figure:
+    points = _points(group.summary)
     fig, ax = plt.subplots(figsize=SIZE_IN, dpi=DPI)
     sizes = 30 + 400 * np.sqrt(points.params / points.params.max()) if len(points) else []
     for i, (arch, p) in enumerate(points.iterrows()):
@@ -123,7 +106,7 @@ def accuracy_vs_throughput(records: list[dict], key) -> plt.Figure:
     ax.set_xlabel("training throughput (examples/sec, log scale)")
     ax.set_ylabel("test accuracy after the last epoch")
     ax.grid(True, which="both", alpha=0.3)
-    _title(ax, key, "Accuracy against training throughput (marker area ~ parameter count; bars: std over seeds)")
+    _title(ax, group, "Accuracy against training throughput (marker area ~ parameter count; bars: std over seeds)")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, markerscale=0.6)
     fig.tight_layout()  # before the names are placed: it moves the axes
     for (arch, p), offset in zip(points.iterrows(), _label_offsets(ax, points)):
@@ -132,15 +115,14 @@ def accuracy_vs_throughput(records: list[dict], key) -> plt.Figure:
     return fig
 
 
-def learning_curves(records: list[dict], key) -> plt.Figure:
+def learning_curves(group: summary_io.Group) -> plt.Figure:
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI)
-    summary = _summary(records)
-    curves = [(s.label, s.ok_epochs) for s in summary.itertuples() if s.n_ok] if len(summary) else []
+    curves = [(s.label, s.ok_epochs) for s in group.summary.itertuples() if s.n_ok]
     for i, (arch, runs) in enumerate(curves):
         n = min(len(e) for e in runs)
         epochs = np.arange(1, n + 1)
         for ax, field in ((acc_ax, "test_acc"), (loss_ax, "train_loss")):
-            values = np.array([[e[field] for e in run[:n]] for run in runs], dtype=float)
+            values = np.array([[getattr(e, field) for e in run[:n]] for run in runs], dtype=float)
             ax.plot(epochs, values.mean(axis=0), marker="o", markersize=3, color=COLORS[i % len(COLORS)],
                     label=f"{arch} (n={len(runs)})")  # fmt: skip
             if len(runs) > 1:
@@ -153,22 +135,17 @@ def learning_curves(records: list[dict], key) -> plt.Figure:
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(f"Learning curves (mean, band: min-max over seeds)\n{key[0]} · profile {key[1]} · {key[2]}",
-                 fontsize=11)  # fmt: skip
+    fig.suptitle(f"Learning curves (mean, band: min-max over seeds)\n{_subtitle(group)}", fontsize=11)
     handles, labels = acc_ax.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(4, max(1, len(labels))), frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 
-def ablation_numbers(records: list[dict]) -> pd.DataFrame | None:
+def ablation_numbers(group: summary_io.Group) -> pd.DataFrame | None:
     """Each ablation relative to ``nin`` trained under the same configuration: Δ accuracy in points, params and
     throughput ratios."""
-    summary = _summary(records)
-    pairs = [
-        (s, b) for s, b in (summary_io.ablation_pairs(summary) if len(summary) else [])
-        if s.n_ok and b.n_ok and s.train_eps and b.train_eps
-    ]  # fmt: skip
+    pairs = [(s, b) for s, b in group.ablations if s.n_ok and b.n_ok and s.train_eps and b.train_eps]
     if not pairs:
         return None
     return pd.DataFrame(
@@ -181,8 +158,8 @@ def ablation_numbers(records: list[dict]) -> pd.DataFrame | None:
     )
 
 
-def nin_ablations(records: list[dict], key) -> plt.Figure | None:
-    numbers = ablation_numbers(records)
+def nin_ablations(group: summary_io.Group) -> plt.Figure | None:
+    numbers = ablation_numbers(group)
     if numbers is None:
         return None
     fig, axes = plt.subplots(1, 3, figsize=SIZE_IN, dpi=DPI, sharey=True)
@@ -205,7 +182,7 @@ def nin_ablations(records: list[dict], key) -> plt.Figure | None:
         ax.margins(x=0.25)
     axes[0].set_yticks(y, numbers.index)
     axes[0].invert_yaxis()
-    fig.suptitle(f"NiN ablations relative to nin\n{key[0]} · profile {key[1]} · {key[2]}", fontsize=11)
+    fig.suptitle(f"NiN ablations relative to nin\n{_subtitle(group)}", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -213,26 +190,36 @@ def nin_ablations(records: list[dict], key) -> plt.Figure | None:
 RENDERERS = {"pareto": accuracy_vs_throughput, "curves": learning_curves, "ablations": nin_ablations}
 
 
-def render_all(records: list[dict], out_dir: Path) -> list[Path]:
-    """Write every picture for every group; returns the files written."""
-    written = []
-    for key, group in groups(records).items():
-        if not _ok(group):
+def render_group(group: summary_io.Group, out_dir: Path) -> dict[str, Path]:
+    """Every picture of one group, as kind -> file written; {} for a group with nothing to draw."""
+    if group.key.data != "real" or not group.has_ok:
+        return {}
+    written = {}
+    for kind in KINDS:
+        fig = RENDERERS[kind](group)
+        if fig is None:
             continue
-        for kind in KINDS:
-            fig = RENDERERS[kind](group, key)
-            if fig is None:
-                continue
-            png = io.BytesIO()
-            fig.savefig(png, format="png", metadata=PNG_METADATA)
-            plt.close(fig)
-            written.append(write_atomically(Path(out_dir) / plot_file(key, kind), png.getvalue()))
+        png = io.BytesIO()
+        fig.savefig(png, format="png", metadata=PNG_METADATA)
+        plt.close(fig)
+        written[kind] = write_atomically(Path(out_dir) / plot_file(group.key, kind), png.getvalue())
     return written
+
+
+def render_all(groups: list[summary_io.Group], out_dir: Path) -> dict[summary_io.GroupKey, dict[str, Path]]:
+    """The pictures of every group: group key -> (kind -> file written)."""
+    return {g.key: files for g in groups if (files := render_group(g, out_dir))}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", default="results/runs", help="folder of run records")
+    parser.add_argument("--out", default="results", help="the pictures go to OUT/plots")
 
 
 def main(args) -> int:
     warn = lambda message: print(f"warning: {message}", file=sys.stderr)  # noqa: E731
-    written = render_all(records_io.read_records(Path(args.runs), warn=warn), Path(args.out))
-    for path in written:
-        print(f"wrote {path}")
+    groups = summary_io.groups(records_io.read_records(Path(args.runs), warn=warn))
+    for files in render_all(groups, Path(args.out)).values():
+        for path in files.values():
+            print(f"wrote {path}")
     return 0

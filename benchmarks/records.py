@@ -1,4 +1,8 @@
-"""Run records: one JSON file per (architecture, configuration, seed), written atomically, never clobbered.
+"""The run record: one typed definition, JSON in and out, one file per (machine, architecture, config, seed).
+
+The dataclasses below are the schema. ``to_json`` writes one; ``from_json`` reads one back and checks every field
+against its annotation (``decode``), so validation is derived from the types rather than listed by hand. Records
+of schema 1 (before records named their machine) are read through ``upgrade_v1``; their files stay as they are.
 
 A record is written to a temporary file in the same folder, flushed to disk, then linked to its final name:
 ``os.link`` fails when the name exists, so a finished run is never overwritten by accident, and a reader never
@@ -7,24 +11,127 @@ sees half a file. ``replace=True`` (``--force``) swaps the old record out with a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.atomic import write_atomically
+from benchmarks.config import FastPath, RunConfig
 
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "diverged", "oom", "error")
 DONE = ("ok", "diverged")  # a resumed suite skips these; oom and error runs are tried again
-REQUIRED = {
-    "arch": str, "config": dict, "epochs": list, "final": (dict, type(None)), "params": int,
-    "flops": (int, float), "peak_memory_bytes": (int, type(None)), "env": dict, "data": dict, "status": str,
-}  # fmt: skip
-FINAL_KEYS = ("test_acc", "train_acc", "train_loss", "train_examples_per_sec", "eval_examples_per_sec", "train_seconds")
-SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    """One epoch: its training metrics, the test accuracy after it, and its clocks."""
+
+    epoch: int
+    train_loss: float  # mean over the epoch's examples
+    train_acc: float
+    test_acc: float
+    timed_examples: int  # training examples inside the steady-state clock (the run's first step is warm-up)
+    timed_seconds: float  # that clock: training steps only, evaluation excluded
+    train_examples_per_sec: float | None  # timed_examples / timed_seconds; None when nothing was timed
+    eval_examples_per_sec: float | None
+    wall_seconds: float  # the whole epoch, warm-up and evaluation included
+
+
+@dataclass(frozen=True)
+class Final:
+    """The run's result: the last epoch's accuracies and the run's rates and clocks."""
+
+    test_acc: float
+    train_acc: float
+    train_loss: float
+    train_examples_per_sec: float | None  # steady state: all timed examples over all timed seconds
+    eval_examples_per_sec: float | None
+    train_seconds: float  # time to train: the timed seconds plus the warm-up, evaluation excluded
+    warmup_seconds: float | None
+    wall_seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``harness.train`` returns."""
+
+    epochs: list[EpochLog]
+    final: Final
+    peak_memory_bytes: int | None
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    source: str  # "real" or "synthetic"
+    location: str
+    train_examples: int  # the size of the training split the run used (after --train-subset)
+    test_examples: int
+    sha256: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """d2l's published numbers for the entry's recipe (``archs.Published``), copied into the record."""
+
+    test_acc_low: float
+    test_acc_high: float
+    examples_per_sec_low: float
+    examples_per_sec_high: float
+    device: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    arch: str
+    description: str
+    tags: list[str]
+    config: RunConfig
+    params: int
+    flops: int  # forward FLOPs of one example at the run's resolution (torch.utils.flop_counter)
+    reference: Reference | None
+    env: dict  # benchmarks.machine.fingerprint: the machine, software, settings in force, commit, command line
+    data: DataInfo
+    status: str  # one of STATUSES
+    epochs: list[EpochLog] = field(default_factory=list)  # on a diverged run, the epochs finished before it
+    final: Final | None = None  # None unless status is "ok"
+    peak_memory_bytes: int | None = None  # CUDA allocator peak, or the process's resident high-water mark (CPU)
+    error: str | None = None
+    diverged_epoch: int | None = None
+    oom_retries: list[int] = field(default_factory=list)  # the batch sizes that ran out of memory
+    batch_size_used: int | None = None  # set when an OOM retry trained at a smaller batch than config.batch_size
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise RecordError(f"unknown status {self.status!r}")
+        if self.status == "ok" and self.final is None:
+            raise RecordError("an ok record without its final numbers")
+        if self.final is not None and not 0.0 <= self.final.test_acc <= 1.0:
+            raise RecordError("final.test_acc is not a fraction")
+
+    @property
+    def machine(self) -> str:
+        return self.config.machine
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id()
+
+
+class RecordError(ValueError):
+    """A record that does not match the schema: the message says where."""
 
 
 class RecordExists(FileExistsError):
     pass
+
+
+# --- JSON out -----------------------------------------------------------------------------------------------------
 
 
 def _jsonable(value):
@@ -38,60 +145,138 @@ def _jsonable(value):
     return value
 
 
-def write_record(path: Path, record: dict, replace: bool = False) -> Path:
-    text = json.dumps(_jsonable(record), indent=2, sort_keys=True, allow_nan=False) + "\n"
+def to_json(record: RunRecord) -> str:
+    return json.dumps(_jsonable(dataclasses.asdict(record)), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_record(path: Path, record: RunRecord, replace: bool = False) -> Path:
     try:
-        return write_atomically(path, text, replace=replace)
+        return write_atomically(path, to_json(record), replace=replace)
     except FileExistsError:
         raise RecordExists(f"{path} exists already; not overwritten (--force reruns it)") from None
 
 
-def validate(record) -> str | None:
-    """None for a well-formed record, else what is wrong with it."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    for key, kind in REQUIRED.items():
-        if key not in record:
-            return f"missing key {key!r}"
-        if not isinstance(record[key], kind) or isinstance(record[key], bool):
-            return f"key {key!r} has the wrong type"
-    if record["status"] not in STATUSES:
-        return f"unknown status {record['status']!r}"
-    if record["status"] == "ok":
-        final = record["final"]
-        if not isinstance(final, dict) or any(k not in final for k in FINAL_KEYS):
-            return "an ok record without its final numbers"
-        acc = final["test_acc"]
-        if not isinstance(acc, (int, float)) or not 0.0 <= acc <= 1.0:
-            return "test_acc is not a fraction"
-    for key in ("seed", "profile", "device", "precision"):
-        if key not in record["config"]:
-            return f"config lacks {key!r}"
-    return None
+# --- JSON in: every value checked against its annotation -----------------------------------------------------------
 
 
-def read_record(path: Path) -> tuple[dict | None, str | None]:
+def decode(kind, value, where: str):
+    """``value`` (parsed JSON) as an instance of the annotation ``kind``; RecordError naming ``where`` if it is not."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return decode(inner, value, where)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise RecordError(f"{where or 'record'}: expected an object")
+        hints = typing.get_type_hints(kind)
+        known = {f.name for f in dataclasses.fields(kind)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise RecordError(f"{where or 'record'}: unknown key {unknown[0]!r}")
+        values = {}
+        for f in dataclasses.fields(kind):
+            key = f"{where}.{f.name}" if where else f.name
+            if f.name in value:
+                values[f.name] = decode(hints[f.name], value[f.name], key)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecordError(f"{key}: missing")
+        try:
+            return kind(**values)
+        except RecordError as err:
+            raise RecordError(f"{where + ': ' if where else ''}{err}") from None
+    if origin is list:
+        if not isinstance(value, list):
+            raise RecordError(f"{where}: expected a list")
+        return [decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or kind is dict:
+        if not isinstance(value, dict):
+            raise RecordError(f"{where}: expected an object")
+        return {k: decode(args[1], v, f"{where}.{k}") for k, v in value.items()} if args else value
+    if kind is float:
+        if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+            return float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise RecordError(f"{where}: expected a number")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise RecordError(f"{where}: expected an integer")
+    if kind in (str, bool):
+        if type(value) is kind:
+            return value
+        raise RecordError(f"{where}: expected {'text' if kind is str else 'true or false'}")
+    raise TypeError(f"no decoder for {kind!r}")  # a schema change that this function does not cover yet
+
+
+def from_json(data) -> RunRecord:
+    if isinstance(data, dict) and data.get("schema", 1) == 1:
+        data = upgrade_v1(data)
+    return decode(RunRecord, data, "")
+
+
+def upgrade_v1(old: dict) -> dict:
+    """A schema-1 record (before fingerprints) in schema 2's shape. What it did not know is said, not invented:
+    its machine is ``legacy-`` plus its device name, and its fast-path settings are those it recorded."""
+    if not isinstance(old, dict) or not isinstance(old.get("config"), dict) or not isinstance(old.get("env"), dict):
+        raise RecordError("schema 1 record without config or env")
+    c, env = dict(old["config"]), dict(old["env"])
+    from benchmarks.machine import slugify
+
+    name = env.get("device_name", "unknown")
+    machine = "legacy-" + slugify(name.replace(" threads)", "t)"))
+    cuda = c.get("device") == "cuda"
+    channels_last, compiled = c.pop("channels_last", False), c.pop("compile", False)
+    fused = c.pop("fused_optimizer", False)
+    fast = FastPath(
+        precision=c.pop("precision", "fp32"), channels_last=channels_last, compile=compiled,
+        optimizer_impl=("fused" if cuda else "foreach") if fused else "for-loop",
+        cudnn_benchmark=cuda and (channels_last or compiled),  # what schema 1's harness switched on
+    )  # fmt: skip
+    config = {**c, "machine": machine, "fast": dataclasses.asdict(fast)}
+    env.pop("hostname", None)
+    new = {k: v for k, v in old.items() if k not in ("schema", "config", "env", "epochs", "final")}
+    new.update(schema=SCHEMA_VERSION, config=config, env={**env, "machine": machine, "upgraded_from_schema": 1})
+    new["epochs"] = [
+        {**{k: v for k, v in e.items() if k not in ("train_examples", "train_seconds")},
+         "timed_examples": e["train_examples"], "timed_seconds": e["train_seconds"]}
+        for e in old.get("epochs", [])
+    ]  # fmt: skip
+    new["final"] = old.get("final")
+    for key in ("description", "tags", "reference"):
+        new.setdefault(key, "" if key == "description" else [] if key == "tags" else None)
+    if new["reference"] is not None:
+        new["reference"] = {"device": "", **new["reference"]}
+    return new
+
+
+def read_record(path: Path) -> tuple[RunRecord | None, str | None]:
     try:
-        record = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, ValueError) as err:
         return None, f"unreadable JSON ({err.__class__.__name__})"
-    problem = validate(record)
-    return (None, problem) if problem else (record, None)
+    try:
+        return from_json(data), None
+    except (RecordError, KeyError, TypeError) as err:
+        return None, str(err)
 
 
-def read_records(runs_dir: Path, warn=None) -> list[dict]:
-    """Every valid record under ``runs_dir``, sorted by file name; each malformed one is skipped with a warning."""
-    records = []
+def read_records(runs_dir: Path, warn=None) -> list[RunRecord]:
+    """Every valid record under ``runs_dir``, sorted by path; each malformed one is skipped with a warning."""
+    found = []
     for path in sorted(Path(runs_dir).rglob("*.json")):
         record, problem = read_record(path)
         if problem:
             if warn:
                 warn(f"skipping malformed record {path}: {problem}")
             continue
-        records.append(record)
-    return records
+        found.append(record)
+    return found
 
 
-def is_done(path: Path) -> bool:
+def is_done(path: Path, config: RunConfig) -> bool:
+    """Whether ``path`` holds a finished record of exactly this run (this machine's, this configuration's)."""
     record, _ = read_record(path) if Path(path).exists() else (None, None)
-    return record is not None and record["status"] in DONE
+    return record is not None and record.status in DONE and record.config == config

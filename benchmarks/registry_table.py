@@ -1,9 +1,14 @@
 """``python -m benchmarks list``: the registry as a table (pandas + tabulate)."""
 
+import argparse
+
 import pandas as pd
 
 import archs
 from benchmarks.model_stats import count_params, forward_flops
+from benchmarks.user_archs import add_import_argument, import_user_modules
+
+HELP = "the registry as a table: params, input size, GFLOPs"
 
 
 def registry_table(pattern: str | None = None) -> pd.DataFrame:
@@ -17,7 +22,8 @@ def registry_table(pattern: str | None = None) -> pd.DataFrame:
             "input": entry.input_size,
             "min input": entry.min_input_size,
             "GFLOPs": forward_flops(model, entry.input_size) / 1e9,
-            "recipe": f"lr {entry.recipe.lr:g}, batch {entry.recipe.batch_size}, {entry.recipe.epochs} epochs",
+            "recipe": f"{entry.recipe.optimizer} lr {entry.recipe.lr:g}, batch {entry.recipe.batch_size}, "
+                      f"{entry.recipe.epochs} epochs",
             "description": entry.description,
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -26,3 +32,14 @@ def registry_table(pattern: str | None = None) -> pd.DataFrame:
 def format_registry(pattern: str | None = None) -> str:
     table = registry_table(pattern)
     return table.to_markdown(index=False, floatfmt=".4f", intfmt=",")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pattern", nargs="?", help="shell-style filter, e.g. 'nin*'")
+    add_import_argument(parser)
+
+
+def main(args) -> int:
+    import_user_modules(args.imports)
+    print(format_registry(args.pattern))
+    return 0

@@ -8,23 +8,34 @@ failed. Every argument is checked before any training starts.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
 import torch
 
 import archs
-from benchmarks import environment, records
-from benchmarks.config import PROFILES, RunConfig, resolve
+from benchmarks import machine, records
+from benchmarks.config import (
+    COMPILE_MODES,
+    OPTIMIZER_IMPLS,
+    PRECISIONS,
+    PROFILES,
+    FastPath,
+    RunConfig,
+    fast_defaults,
+    resolve,
+    resolve_fast,
+)  # fmt: skip
 from benchmarks.device_data import Dataset, DeviceLoader, real_fashion_mnist, synthetic_fashion_mnist
-from benchmarks.harness import Diverged, TrainSettings, rate, train
+from benchmarks.errors import UsageError
+from benchmarks.harness import OPTIMIZERS, Diverged, TrainSettings, apply_backend_settings, rate, train
 from benchmarks.model_stats import count_params, forward_flops
+from benchmarks.records import DataInfo, Reference, RunRecord
+from benchmarks.user_archs import add_import_argument, import_user_modules
 
+HELP = "train and time architectures, writing run records"
 SUBSET_SEED = 0  # every seed of a configuration trains on the same subset; the seed varies init and order only
-
-
-class UsageError(Exception):
-    """A bad argument: reported in one line before any training starts."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,22 +44,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default: the entry's recipe's")
     parser.add_argument("--resolution", type=int, help="input side in pixels")
     parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when present)")
     parser.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--train-subset", type=int, metavar="N", help="a seeded subset of N training images")
     parser.add_argument("--test-subset", type=int, metavar="N", help="a seeded subset of N test images")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--exact", action="store_true", help="d2l's exact path: fp32, eager, plain SGD")
+    fast = parser.add_argument_group("fast path (default: chosen for the machine; the plan says which and why)")
+    fast.add_argument("--precision", choices=PRECISIONS)
+    fast.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    fast.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    fast.add_argument("--compile-mode", choices=COMPILE_MODES)
+    fast.add_argument("--optimizer-impl", choices=OPTIMIZER_IMPLS, help="how the optimizer step runs")
+    fast.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=None)
+    fast.add_argument(
+        "--tf32",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="TF32 for fp32 matmuls and convolutions (default: off, fp32 is fp32)",
+    )
+    fast.add_argument(
+        "--exact",
+        action="store_true",
+        help="d2l's exact path: fp32 without TF32, NCHW, eager, a for-loop SGD step, no autotuning",
+    )
     parser.add_argument("--synthetic", action="store_true", help="random data, for throughput only")
     parser.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     parser.add_argument("--out", default="results/runs", help="folder of run records (default: results/runs)")
     parser.add_argument("--force", action="store_true", help="rerun runs whose records exist")
     parser.add_argument("--oom-retry", action="store_true", help="after running out of memory, retry at half batch")
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="a module or .py file that registers more architectures (repeatable)")  # fmt: skip
+    add_import_argument(parser)
 
 
 # --- checking the arguments -------------------------------------------------------------------------------------
@@ -108,15 +133,16 @@ def check_writable(folder: str) -> Path:
     return path
 
 
-def import_user_modules(specs: list[str]) -> None:
-    for spec in specs:
-        try:
-            archs.import_models(spec)
-        except Exception as err:  # a user's module can fail in any way; say which and how
-            raise UsageError(f"--import {spec}: {err.__class__.__name__}: {err}") from None
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    device: str  # as torch names it: cpu, cuda, cuda:1
+    machine: str  # the machine's slug
+    defaults: FastPath  # the machine's fast defaults
+    why: str  # why those defaults
+    configs: list[RunConfig]
 
 
-def plan(args) -> tuple[str, list[RunConfig]]:
+def plan(args) -> Plan:
     """Every configuration the suite will run, each checked; raises UsageError on the first bad argument."""
     import_user_modules(args.imports)
     check_positive(args)
@@ -126,23 +152,29 @@ def plan(args) -> tuple[str, list[RunConfig]]:
     profile = PROFILES[args.profile or ("full" if kind == "cuda" else "smoke")]
     if args.precision == "fp16" and kind == "cpu":
         raise UsageError("--precision fp16 needs CUDA; on a CPU use bf16 or fp32")
+    defaults, why = fast_defaults(machine.capability(device))
+    explicit = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(FastPath)}
+    fast = resolve_fast(defaults, explicit, exact=args.exact)
     overrides = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "resolution": args.resolution,
-        "train_subset": args.train_subset, "test_subset": args.test_subset, "precision": args.precision,
-        "compile": args.compile, "channels_last": args.channels_last,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
+        "resolution": args.resolution, "train_subset": args.train_subset, "test_subset": args.test_subset,
         "data": "synthetic" if args.synthetic else None,
     }  # fmt: skip
+    slug = machine.machine_slug(device)
     configs = []
     for name in names:
         entry = archs.get_entry(name)
         for seed in args.seeds:
-            config = resolve(entry, profile, kind, seed, overrides, exact=args.exact)
+            config = resolve(entry, profile, slug, kind, seed, fast, overrides)
             try:
                 entry.check_input_size(config.resolution)
             except ValueError as err:
                 raise UsageError(str(err)) from None
+            if config.optimizer not in OPTIMIZERS:
+                raise UsageError(f"{name}: its recipe names optimizer {config.optimizer!r}; known: "
+                                 f"{', '.join(sorted(OPTIMIZERS))}")  # fmt: skip
             configs.append(config)
-    return device, configs
+    return Plan(device, slug, defaults, why, configs)
 
 
 # --- running ----------------------------------------------------------------------------------------------------
@@ -157,107 +189,115 @@ def is_oom(err: BaseException) -> bool:
     return isinstance(err, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(err).lower()
 
 
-def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_retry: bool = False) -> dict:
+def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_retry: bool = False) -> RunRecord:
     """Train one configuration and return its run record; failures become the record's status."""
     entry = archs.get_entry(config.arch)
     model = entry.build()
-    record = {
-        "schema": records.SCHEMA_VERSION,
-        "arch": config.arch,
-        "description": entry.description,
-        "tags": list(entry.tags),
-        "config": config.as_dict(),
-        "params": count_params(model),
-        "flops": forward_flops(model, config.resolution),
-        "reference": entry.published.__dict__ if entry.published else None,
-        "env": environment.describe(device, config.precision),
-        "data": dataset.describe(),
-        "epochs": [],
-        "final": None,
-        "peak_memory_bytes": None,
-        "status": "ok",
-    }
     data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
-    record["data"].update(train_examples=len(data.train_labels), test_examples=len(data.test_labels))
-    batch_size = config.batch_size
+    apply_backend_settings(config.fast)  # before the fingerprint, which records the TF32 and cuDNN switches in force
+    static = dict(
+        arch=config.arch, description=entry.description, tags=list(entry.tags), config=config,
+        params=count_params(model), flops=forward_flops(model, config.resolution),
+        reference=Reference(**dataclasses.asdict(entry.published)) if entry.published else None,
+        env=machine.fingerprint(device),
+        data=DataInfo(data.source, data.location, len(data.train_labels), len(data.test_labels), dict(data.sha256)),
+    )  # fmt: skip
+    batch_size, retries = config.batch_size, []
     while True:
-        settings = TrainSettings(
-            epochs=config.epochs, lr=config.lr, device=device, precision=config.precision,
-            channels_last=config.channels_last, compile=config.compile,
-            fused_optimizer=config.fused_optimizer, seed=config.seed,
-        )  # fmt: skip
+        settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer, device=device,
+                                 seed=config.seed, fast=config.fast)  # fmt: skip
+        channels_last = config.fast.channels_last
         train_loader = DeviceLoader(data.train_images, data.train_labels, batch_size, config.resolution,
-                                    shuffle=True, seed=config.seed, channels_last=config.channels_last)  # fmt: skip
+                                    shuffle=True, seed=config.seed, channels_last=channels_last)  # fmt: skip
         test_loader = DeviceLoader(data.test_images, data.test_labels, batch_size, config.resolution,
-                                   channels_last=config.channels_last)  # fmt: skip
+                                   channels_last=channels_last)  # fmt: skip
+        used = batch_size if retries else None
         try:
-            record.update(train(model, train_loader, test_loader, settings, log=log))
-            return record
+            result = train(model, train_loader, test_loader, settings, log=log)
+            return RunRecord(**static, status="ok", epochs=result.epochs, final=result.final,
+                             peak_memory_bytes=result.peak_memory_bytes, oom_retries=retries,
+                             batch_size_used=used)  # fmt: skip
         except Diverged as err:
             log(f"  diverged: {err}")
-            record.update(status="diverged", diverged_epoch=err.epoch, epochs=err.epochs, error=str(err))
-            return record
+            return RunRecord(**static, status="diverged", epochs=err.epochs, error=str(err),
+                             diverged_epoch=err.epoch, oom_retries=retries, batch_size_used=used)  # fmt: skip
         except Exception as err:  # one architecture failing must not stop the suite
             if not is_oom(err):
                 log(f"  error: {err.__class__.__name__}: {err}")
-                record.update(status="error", error=f"{err.__class__.__name__}: {err}")
-                return record
+                return RunRecord(**static, status="error", error=f"{err.__class__.__name__}: {err}",
+                                 oom_retries=retries, batch_size_used=used)  # fmt: skip
             model = None
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
             if not oom_retry or batch_size == 1:
                 log(f"  out of memory at batch {batch_size}")
-                record.update(status="oom", error=f"out of memory at batch size {batch_size}")
-                return record
+                return RunRecord(**static, status="oom", error=f"out of memory at batch size {batch_size}",
+                                 oom_retries=[*retries, batch_size], batch_size_used=used)  # fmt: skip
             log(f"  out of memory at batch {batch_size}; retrying at {batch_size // 2}")
-            record.setdefault("oom_retries", []).append(batch_size)
+            retries.append(batch_size)
             batch_size //= 2
-            record["batch_size_used"] = batch_size
             model = entry.build()
 
 
-def describe_plan(device: str, configs: list[RunConfig], args) -> str:
-    profile = PROFILES[configs[0].profile]
-    lines = [f"profile {profile.name} on {device} ({environment.device_name(device)}): {profile.description}"]
+def describe_fast(fast: FastPath) -> str:
+    parts = [
+        fast.precision + (" (TF32 on)" if fast.tf32 else ""),
+        "channels-last" if fast.channels_last else "NCHW",
+        f"compiled ({fast.compile_mode})" if fast.compile else "eager",
+        f"{fast.optimizer_impl} SGD step",
+    ]
+    if fast.cudnn_benchmark:
+        parts.append("cuDNN autotuning")
+    return ", ".join(parts)
+
+
+def describe_plan(p: Plan, args) -> str:
+    profile = PROFILES[p.configs[0].profile]
+    lines = [
+        f"machine {p.machine}: {machine.device_name(p.device)} (device {p.device})",
+        f"fast defaults for it: {describe_fast(p.defaults)}. Why: {p.why}",
+        f"profile {profile.name}: {profile.description}",
+    ]
     if args.profile is None:
-        lines[0] += " [default for this device; --profile full|smoke to choose]"
-    for c in configs:
+        lines[-1] += " [default for this device; --profile full|smoke to choose]"
+    for c in p.configs:
         lines.append(
-            f"  {c.arch} seed {c.seed}: {c.epochs} epochs, batch {c.batch_size}, lr {c.lr:g}, {c.resolution} px, "
-            f"train {c.train_subset or 'all'}, test {c.test_subset or 'all'}, {c.precision}"
-            f"{', channels-last' if c.channels_last else ''}{', compiled' if c.compile else ''}"
+            f"  {c.arch} seed {c.seed}: {c.epochs} epochs, batch {c.batch_size}, {c.optimizer} lr {c.lr:g}, "
+            f"{c.resolution} px, train {c.train_subset or 'all'}, test {c.test_subset or 'all'}, "
+            f"{'as the defaults' if c.fast == p.defaults else describe_fast(c.fast)}"
             f"{', synthetic data' if c.data == 'synthetic' else ''}"
         )
     return "\n".join(lines)
 
 
 def main(args) -> int:
-    device, configs = plan(args)
+    p = plan(args)
     out = check_writable(args.out)
-    if not configs:
+    if not p.configs:
         raise UsageError("nothing to run")
-    dataset = load_data(args, device)
-    print(describe_plan(device, configs, args), flush=True)
+    dataset = load_data(args, p.device)
+    print(describe_plan(p, args), flush=True)
     failed = []
-    for i, config in enumerate(configs, 1):
+    total = len(p.configs)
+    for i, config in enumerate(p.configs, 1):
         path = out / config.file_name()
         existed = path.exists()
-        if existed and not args.force and records.is_done(path):
-            print(f"[{i}/{len(configs)}] {config.arch} seed {config.seed}: done already ({path.name}), skipped")
+        if existed and not args.force and records.is_done(path, config):
+            print(f"[{i}/{total}] {config.arch} seed {config.seed}: done already on {p.machine} ({path.name}), skipped")
             continue
-        print(f"[{i}/{len(configs)}] {config.arch} seed {config.seed}", flush=True)
-        record = run_one(config, dataset, device, oom_retry=args.oom_retry)
+        print(f"[{i}/{total}] {config.arch} seed {config.seed}", flush=True)
+        record = run_one(config, dataset, p.device, oom_retry=args.oom_retry)
         try:
             records.write_record(path, record, replace=args.force or existed)
         except records.RecordExists:
             print(f"  another suite finished this run first; kept its record {path.name}")
             continue
-        if record["status"] != "ok":
-            failed.append(f"{config.arch} seed {config.seed}: {record['status']}")
+        if record.status != "ok":
+            failed.append(f"{config.arch} seed {config.seed}: {record.status}")
         else:
-            final = record["final"]
-            print(f"  test acc {final['test_acc']:.3f}, {rate(final['train_examples_per_sec'])}, "
-                  f"{final['train_seconds']:.1f} s -> {path}")  # fmt: skip
+            final = record.final
+            print(f"  test acc {final.test_acc:.3f}, {rate(final.train_examples_per_sec)}, "
+                  f"{final.train_seconds:.1f} s -> {path}")  # fmt: skip
     if failed:
         print(f"{len(failed)} run(s) failed: " + "; ".join(failed))
         return 1

@@ -24,7 +24,8 @@ def _load(path: Path) -> dict | None:
 
 
 def latest_per_device(folder: Path, warn=None) -> dict[str, dict]:
-    """device name -> the newest saved run with throughput results (by its ``datetime``, then file name)."""
+    """machine -> the newest saved run with throughput results (by its ``datetime``, then file name). The machine
+    is the slug the suite saves in ``machine_info``; runs saved before it existed are keyed by their device name."""
     newest: dict[str, tuple[str, str, dict]] = {}
     for path in sorted(Path(folder).rglob("*.json")):
         data = _load(path)
@@ -35,7 +36,8 @@ def latest_per_device(folder: Path, warn=None) -> dict[str, dict]:
         kinds = {b.get("extra_info", {}).get("kind") for b in data["benchmarks"]}
         if not kinds & {"train_step", "inference"}:
             continue
-        device = data.get("machine_info", {}).get("device_name", "?")
+        info = data.get("machine_info", {})
+        device = info.get("machine") or info.get("device_name", "?")
         stamp = (str(data.get("datetime", "")), path.name)
         if device not in newest or stamp > newest[device][:2]:
             newest[device] = (*stamp, data)

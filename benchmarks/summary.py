@@ -1,35 +1,75 @@
-"""The run records as pandas frames, shared by the leaderboard tables and the plots so that both count, group
-and average the same way: one row per record, then one row per (architecture, configuration) over its seeds."""
+"""The run records summarised once, per leaderboard group, for the tables and the plots alike.
+
+A group is one (machine, profile, precision, data) — ``GROUP``, the only definition of it. Inside a group, one
+row per (architecture, configuration) over its seeds. The leaderboard and the plots both read ``Group`` objects
+and never go back to the records.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import pandas as pd
 
-from benchmarks.config import config_id
+from benchmarks.records import RunRecord
 
-# what must match for an ablation to be compared with nin (besides the group: device, profile, precision)
-SAME_CONFIG = ["epochs", "batch_size", "lr", "resolution", "train_subset", "test_subset", "compile", "channels_last"]
+# what must match for an ablation to be compared with nin (besides the group)
+SAME_CONFIG = ["epochs", "batch_size", "lr", "optimizer", "resolution", "train_subset", "test_subset", "fast"]
 
 
-def frame(records: list[dict]) -> pd.DataFrame:
+class GroupKey(NamedTuple):
+    machine: str
+    profile: str
+    precision: str
+    data: str
+
+    @property
+    def slug(self) -> str:
+        """For file names: the group's fields, already slugs or plain words, joined."""
+        return "-".join(self[:3]) + ("" if self.data == "real" else f"-{self.data}")
+
+
+GROUP = GroupKey._fields
+
+
+@dataclass(frozen=True)
+class Group:
+    key: GroupKey
+    device_names: tuple[str, ...]  # the human-readable names its records give (one, unless the name format changed)
+    torch_versions: tuple[str, ...]
+    runs: pd.DataFrame  # one row per record
+    summary: pd.DataFrame  # one row per (architecture, configuration)
+    ablations: list[tuple]  # (ablation, nin) summary rows trained under the same configuration
+
+    @property
+    def has_ok(self) -> bool:
+        return bool((self.runs.status == "ok").any())
+
+
+def group_key(record: RunRecord) -> GroupKey:
+    return GroupKey(record.machine, record.config.profile, record.config.precision, record.data.source)
+
+
+def frame(records: list[RunRecord]) -> pd.DataFrame:
     """One row per record, the fields the tables and plots need."""
     rows = []
     for r in records:
-        c, final, ref = r["config"], r["final"] or {}, r.get("reference") or {}
+        c, final, ref = r.config, r.final, r.reference
         rows.append({
-            "arch": r["arch"], "run_id": config_id(c), "seed": c.get("seed"), "status": r["status"],
-            "diverged_epoch": r.get("diverged_epoch"), "tags": tuple(r.get("tags", ())), "epochs_log": r["epochs"],
-            "device_name": r["env"].get("device_name", "?"), "profile": c.get("profile", "?"),
-            "precision": c.get("precision", "?"), "data": r["data"].get("source", "?"),
-            "torch": r["env"].get("torch", "?"),
-            **{k: c.get(k) for k in SAME_CONFIG},
-            "params": r["params"], "gflops": r["flops"] / 1e9,
-            "test_acc": final.get("test_acc"), "train_acc": final.get("train_acc"),
-            "train_eps": final.get("train_examples_per_sec"), "train_seconds": final.get("train_seconds"),
-            "peak_mib": r["peak_memory_bytes"] / 2**20 if r["peak_memory_bytes"] else None,
-            "ref_acc_low": ref.get("test_acc_low"), "ref_acc_high": ref.get("test_acc_high"),
-            "ref_eps_low": ref.get("examples_per_sec_low"), "ref_eps_high": ref.get("examples_per_sec_high"),
-            "ref_device": ref.get("device"),
+            "arch": r.arch, "run_id": r.run_id, "seed": c.seed, "status": r.status,
+            "diverged_epoch": r.diverged_epoch, "tags": tuple(r.tags), "epochs_log": r.epochs,
+            "device_name": r.env.get("device_name", "?"), "torch": r.env.get("torch", "?"),
+            **{k: getattr(c, k) for k in SAME_CONFIG},
+            "params": r.params, "gflops": r.flops / 1e9,
+            "test_acc": final.test_acc if final else None, "train_acc": final.train_acc if final else None,
+            "train_eps": final.train_examples_per_sec if final else None,
+            "train_seconds": final.train_seconds if final else None,
+            "peak_mib": r.peak_memory_bytes / 2**20 if r.peak_memory_bytes else None,
+            "ref_acc_low": ref.test_acc_low if ref else None, "ref_acc_high": ref.test_acc_high if ref else None,
+            "ref_eps_low": ref.examples_per_sec_low if ref else None,
+            "ref_eps_high": ref.examples_per_sec_high if ref else None,
+            "ref_device": ref.device if ref else None,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -61,7 +101,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     ``label`` is the architecture's name, with the configuration id added where one architecture has several.
     """
     rows = []
-    configs_per_arch = df.groupby("arch").run_id.nunique() if len(df) else pd.Series(dtype=int)
+    configs_per_arch = df.groupby("arch").run_id.nunique()
     for (arch, run_id), g in df.groupby(["arch", "run_id"], sort=True):
         ok, first = g[g.status == "ok"], g.iloc[0]
         some = len(ok) > 0
@@ -87,3 +127,20 @@ def ablation_pairs(summary: pd.DataFrame) -> list[tuple]:
 
     base = {key(s): s for s in summary.itertuples() if s.arch == "nin"}
     return [(s, base[key(s)]) for s in summary.itertuples() if "ablation" in s.first.tags and key(s) in base]
+
+
+def groups(records: list[RunRecord]) -> list[Group]:
+    """Every group of the records, sorted by key, each summarised once."""
+    by_key: dict[GroupKey, list[RunRecord]] = {}
+    for r in records:
+        by_key.setdefault(group_key(r), []).append(r)
+    out = []
+    for key in sorted(by_key):
+        members = sorted(by_key[key], key=lambda r: (r.arch, r.run_id, r.config.seed))
+        runs = frame(members)
+        summary = summarize(runs)
+        out.append(Group(
+            key, tuple(sorted(set(runs.device_name))), tuple(sorted(set(runs.torch))), runs, summary,
+            ablation_pairs(summary),
+        ))  # fmt: skip
+    return out

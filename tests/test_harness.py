@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from benchmarks.config import FastPath
 from benchmarks.device_data import DeviceLoader, synthetic_fashion_mnist
 from benchmarks.harness import Diverged, Trainer, TrainSettings, init_weights, train
 
@@ -36,22 +37,16 @@ def quiet(_):
 def test_loss_goes_down_and_the_record_has_every_field():
     train_loader, test_loader = loaders()
     result = train(mlp(), train_loader, test_loader, TrainSettings(epochs=4, lr=0.1), log=quiet, progress=False)
-    losses = [e["train_loss"] for e in result["epochs"]]
+    losses = [e.train_loss for e in result.epochs]
     assert losses[-1] < losses[0] * 0.7
-    assert result["final"]["test_acc"] > 0.5
-    for key in (
-        "test_acc",
-        "train_acc",
-        "train_loss",
-        "train_examples_per_sec",
-        "eval_examples_per_sec",
-        "train_seconds",
-    ):
-        assert result["final"][key] is not None
-    first, later = result["epochs"][0], result["epochs"][1]
-    assert first["train_examples"] == 1024 - 64  # the first step is warm-up, kept out of the rate
-    assert later["train_examples"] == 1024
-    assert result["final"]["warmup_seconds"] > 0
+    assert result.final.test_acc > 0.5
+    for key in ("test_acc", "train_acc", "train_loss", "train_examples_per_sec", "eval_examples_per_sec",
+                "train_seconds"):  # fmt: skip
+        assert getattr(result.final, key) is not None
+    first, later = result.epochs[0], result.epochs[1]
+    assert first.timed_examples == 1024 - 64  # the first step is warm-up, kept out of the rate
+    assert later.timed_examples == 1024
+    assert result.final.warmup_seconds > 0
 
 
 class ReadsTheAnswer(nn.Module):
@@ -83,7 +78,7 @@ def test_a_seed_repeats_a_cpu_run_exactly():
         model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Dropout(0.3), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
         settings = TrainSettings(epochs=2, lr=0.05, seed=seed)
         result = train(model, train_loader, test_loader, settings, log=quiet, progress=False)
-        return [(e["train_loss"], e["train_acc"], e["test_acc"]) for e in result["epochs"]], model.state_dict()
+        return [(e.train_loss, e.train_acc, e.test_acc) for e in result.epochs], model.state_dict()
 
     (a, weights_a), (b, weights_b), (c, _) = run(3), run(3), run(4)
     assert a == b
@@ -93,9 +88,10 @@ def test_a_seed_repeats_a_cpu_run_exactly():
 
 def test_bf16_and_channels_last_path_trains_on_cpu():
     train_loader, test_loader = loaders()
-    settings = TrainSettings(epochs=3, lr=0.1, precision="bf16", channels_last=True, fused_optimizer=True)
-    result = train(mlp(), train_loader, test_loader, settings, log=quiet, progress=False)
-    assert result["final"]["test_acc"] > 0.5
+    fast = FastPath(precision="bf16", channels_last=True, optimizer_impl="foreach")
+    result = train(mlp(), train_loader, test_loader, TrainSettings(epochs=3, lr=0.1, fast=fast), log=quiet,
+                   progress=False)  # fmt: skip
+    assert result.final.test_acc > 0.5
 
 
 def test_non_finite_loss_raises_diverged_with_the_epoch():
@@ -133,7 +129,7 @@ def test_synthetic_batches_flow_through_a_registry_model():
         log=quiet,
         progress=False,
     )
-    assert 0.0 <= result["final"]["test_acc"] <= 1.0
+    assert 0.0 <= result.final.test_acc <= 1.0
 
 
 def test_the_compiled_path_trains_like_eager():
@@ -141,9 +137,9 @@ def test_the_compiled_path_trains_like_eager():
 
     def run(compile):
         train_loader, test_loader = loaders(seed=2)
-        settings = TrainSettings(epochs=2, lr=0.1, seed=2, compile=compile)
+        settings = TrainSettings(epochs=2, lr=0.1, seed=2, fast=FastPath(compile=compile))
         result = train(mlp(), train_loader, test_loader, settings, log=quiet, progress=False)
-        return [e["train_loss"] for e in result["epochs"]], result["final"]["test_acc"]
+        return [e.train_loss for e in result.epochs], result.final.test_acc
 
     (eager_losses, eager_acc), (compiled_losses, compiled_acc) = run(False), run(True)
     assert compiled_losses == pytest.approx(eager_losses, rel=1e-4)

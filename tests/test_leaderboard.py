@@ -3,12 +3,12 @@ import re
 
 import pytest
 
-from benchmarks import cli, leaderboard, records, step_throughput
+from benchmarks import cli, leaderboard, records, step_throughput, summary
 from tests.records_by_hand import make_record, standard_set, write
 
 
 def render_from(folder):
-    return leaderboard.leaderboard_markdown(records.read_records(folder), "runs")
+    return leaderboard.leaderboard_markdown(summary.groups(records.read_records(folder)), "runs")
 
 
 def row_of(markdown, arch):
@@ -44,10 +44,11 @@ def test_nin_ablation_table(tmp_path):
 
 
 def test_groups_by_device(tmp_path):
-    write(tmp_path / "a", *make_record("lenet", 0, 0.8, 1.0, device_name="GPU A"))
-    write(tmp_path / "b", *make_record("lenet", 0, 0.7, 1.0, device_name="GPU B"))
+    write(tmp_path / "a", *make_record("lenet", 0, 0.8, 1.0, machine="gpu-a"))
+    write(tmp_path / "b", *make_record("lenet", 0, 0.7, 1.0, machine="gpu-b"))
     md = render_from(tmp_path)
-    assert md.index("### GPU A") < md.index("### GPU B")
+    assert md.index("### gpu-a") < md.index("### gpu-b")
+    assert "Machine: gpu-a by name." in md
     assert md.count("| lenet ") == 2
 
 
@@ -88,33 +89,58 @@ def test_malformed_record_is_skipped_with_a_warning_naming_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "mangle",
+    "mangle, where",
     [
-        lambda r: r.pop("status"),
-        lambda r: r.update(status="great"),
-        lambda r: r.update(final=None),
-        lambda r: r["final"].update(test_acc=87.0),
-        lambda r: r.update(params="many"),
+        (lambda r: r.pop("status"), "status: missing"),
+        (lambda r: r.update(status="great"), "unknown status 'great'"),
+        (lambda r: r.update(final=None), "an ok record without its final numbers"),
+        (lambda r: r["final"].update(test_acc=87.0), "test_acc is not a fraction"),
+        (lambda r: r.update(params="many"), "params: expected an integer"),
+        (lambda r: r["config"]["fast"].update(tf32="yes"), "config.fast.tf32: expected true or false"),
+        (lambda r: r["epochs"][1].pop("timed_seconds"), "epochs[1].timed_seconds: missing"),
+        (lambda r: r["config"].update(colour="red"), "config: unknown key 'colour'"),
     ],
 )
-def test_validation_rejects(mangle):
+def test_validation_follows_the_types_and_says_where(mangle, where):
     _, record = make_record("lenet", 0, 0.8, 1.0)
-    assert records.validate(record) is None
-    mangle(record)
-    assert records.validate(record) is not None
+    data = json.loads(records.to_json(record))
+    assert records.from_json(data) == record  # JSON out and back in gives the same record
+    mangle(data)
+    with pytest.raises(records.RecordError, match=re.escape(where)):
+        records.from_json(data)
 
 
 def test_no_records_still_renders():
     assert "No run records yet" in leaderboard.render([])
 
 
-def saved_benchmark_run(folder, device_name, when, eps, peak=1e12):
+def test_a_schema_1_record_still_loads_under_a_legacy_machine():
+    """Records written before machine fingerprints are read in their old shape; their files stay as they are."""
+    _, record = make_record("lenet", 0, 0.8, 1000.0)
+    new = json.loads(records.to_json(record))
+    config = {k: v for k, v in new["config"].items() if k not in ("fast", "machine")}
+    config.update(precision="bf16", channels_last=True, compile=False, fused_optimizer=True, device="cpu")
+    old = {**new, "schema": 1, "config": config,
+           "env": {"device": "cpu", "device_name": "CPU AMD EPYC (2 threads)", "hostname": "box", "torch": "2.13.0"},
+           "epochs": [{**{k: v for k, v in e.items() if k not in ("timed_examples", "timed_seconds")},
+                       "train_examples": e["timed_examples"], "train_seconds": e["timed_seconds"]}
+                      for e in new["epochs"]]}  # fmt: skip
+    for key in ("error", "diverged_epoch", "oom_retries", "batch_size_used"):
+        old.pop(key)
+    loaded = records.from_json(old)
+    assert loaded.machine == "legacy-cpu-amd-epyc-2t"
+    assert loaded.config.fast.precision == "bf16" and loaded.config.fast.optimizer_impl == "foreach"
+    assert loaded.epochs[0].timed_examples == 60_000 and loaded.final == record.final
+    assert "hostname" not in loaded.env
+
+
+def saved_benchmark_run(folder, device_name, when, eps, peak=1e12, machine=None):
     def bench(kind, **info):
         return {"name": kind, "stats": {"mean": 1.0}, "extra_info": {"kind": kind, **info}}
 
     flops = 3 * 1.5e9 * eps
     data = {
-        "machine_info": {"device_name": device_name, "torch": "2.13.0"},
+        "machine_info": {"device_name": device_name, "torch": "2.13.0", **({"machine": machine} if machine else {})},
         "datetime": when,
         "benchmarks": [
             bench("train_step", arch="nin", resolution=224, batch_size=128, precision="bf16", examples_per_sec=eps,
@@ -141,6 +167,9 @@ def test_step_throughput_table_uses_the_newest_run_and_its_own_peak(tmp_path):
     assert "20.0%" in row  # over the 450 TFLOP/s measured in that run
     assert "450.00 TFLOP/s" in note
     assert "Step throughput on GPU X" in leaderboard.render([], saved_runs=runs)
+    (tmp_path / "n").mkdir()
+    saved_benchmark_run(tmp_path / "n", "GPU Y", "2026-03-01T00:00:00", eps=1.0, machine="gpu-y-slug")
+    assert list(step_throughput.latest_per_device(tmp_path / "n")) == ["gpu-y-slug"]  # by machine, when saved
 
 
 def test_committed_leaderboard_is_what_the_committed_records_give(tmp_path, monkeypatch):

@@ -4,17 +4,19 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
-from benchmarks import plots, records
+from benchmarks import plots, records, summary
 from tests.records_by_hand import make_record, standard_set, write
+
+
+def one_group(folder):
+    (group,) = summary.groups(records.read_records(folder))
+    return group
 
 
 @pytest.fixture
 def hand_records(tmp_path):
     standard_set(tmp_path / "runs")
-    return records.read_records(tmp_path / "runs")
-
-
-KEY = ("Test GPU", "full", "bf16")
+    return one_group(tmp_path / "runs")
 
 
 def png_size(path):
@@ -24,15 +26,18 @@ def png_size(path):
 
 
 def test_every_plot_is_a_png_of_the_stated_size(hand_records, tmp_path):
-    written = plots.render_all(hand_records, tmp_path / "out")
-    assert sorted(p.name for p in written) == sorted(f"test-gpu-full-bf16-{k}.png" for k in plots.KINDS)
+    written = plots.render_all([hand_records], tmp_path / "out")
+    assert list(written) == [hand_records.key]
+    files = written[hand_records.key]
+    assert {k: p.name for k, p in files.items()} == {k: f"test-gpu-full-bf16-{k}.png" for k in plots.KINDS}
+    assert sorted((tmp_path / "out" / "plots").iterdir()) == sorted(files.values())  # reported = written
     width, height = plots.SIZE_IN[0] * plots.DPI, plots.SIZE_IN[1] * plots.DPI
-    for path in written:
+    for path in files.values():
         assert png_size(path) == (width, height)
 
 
 def test_accuracy_vs_throughput_plots_the_records_numbers(hand_records):
-    fig = plots.accuracy_vs_throughput(hand_records, KEY)
+    fig = plots.accuracy_vs_throughput(hand_records)
     ax = fig.axes[0]
     points = sorted(tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection))
     # lenet: 0.80/0.81/0.82 at 80,000; nin: the two ok seeds 0.86/0.88 at 30,000 (the diverged one left out)
@@ -51,7 +56,7 @@ def test_pareto_front_drops_dominated_points():
 
 
 def test_learning_curves_are_the_mean_over_seeds(hand_records):
-    fig = plots.learning_curves(hand_records, KEY)
+    fig = plots.learning_curves(hand_records)
     acc_ax, loss_ax = fig.axes
     lines = {line.get_label(): line for line in acc_ax.get_lines()}
     lenet = lines["lenet (n=3)"]
@@ -68,27 +73,23 @@ def test_ablation_chart_is_relative_to_nin(hand_records):
     assert numbers.loc["nin-no-1x1", "acc_pp"] == pytest.approx(-1.0)
     assert numbers.loc["nin-no-1x1", "params"] == pytest.approx(1_546_058 / 1_992_166)
     assert numbers.loc["nin-no-1x1", "throughput"] == pytest.approx(40_000 / 30_000)
-    fig = plots.nin_ablations(hand_records, KEY)
+    fig = plots.nin_ablations(hand_records)
     widths = [patch.get_width() for ax in fig.axes for patch in ax.patches]
     assert np.allclose(widths, [-1.0, 1_546_058 / 1_992_166 - 1, 40_000 / 30_000 - 1])
 
 
 def test_no_ablation_chart_without_nin(tmp_path):
     write(tmp_path, *make_record("lenet", 0, 0.8, 1000.0))
-    only_lenet = records.read_records(tmp_path)
-    assert plots.nin_ablations(only_lenet, KEY) is None
-    assert [p.name.rsplit("-", 1)[1] for p in plots.render_all(only_lenet, tmp_path / "out")] == [
-        "pareto.png",
-        "curves.png",
-    ]
+    only_lenet = one_group(tmp_path)
+    assert plots.nin_ablations(only_lenet) is None
+    assert list(plots.render_group(only_lenet, tmp_path / "out")) == ["pareto", "curves"]
 
 
 def test_two_configurations_of_one_architecture_stay_apart(tmp_path):
     """Plots and tables aggregate per (architecture, configuration), never across configurations."""
     write(tmp_path, *make_record("lenet", 0, 0.80, 1000.0, epochs=2))
     write(tmp_path, *make_record("lenet", 0, 0.60, 3000.0, epochs=3))
-    found = records.read_records(tmp_path)
-    fig = plots.accuracy_vs_throughput(found, KEY)
+    fig = plots.accuracy_vs_throughput(one_group(tmp_path))
     points = sorted(tuple(c.get_offsets()[0]) for c in fig.axes[0].collections if isinstance(c, PathCollection))
     assert np.allclose(points, [(1000.0, 0.80), (3000.0, 0.60)])
     labels = [t.get_text() for t in fig.axes[0].texts]

@@ -149,3 +149,90 @@ def test_list_command_prints_params_and_gflops(capsys):
     row = next(line for line in out.splitlines() if line.startswith("| nin "))
     assert "1,992,166" in row and "1.5246" in row and "224" in row
     assert "| lenet " not in out
+
+
+CONVENTIONAL = '''
+from torch import nn
+
+from archs import register_model
+
+
+@register_model("my-net")
+def my_net(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
+    """A small network."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 28 * 28, 64), nn.ReLU(), nn.Linear(64, num_classes))
+'''
+
+
+def _package_copy(tmp_path, **files):
+    """archs/ copied into tmp_path with extra files; benchmarks still comes from the repository."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(archs.__file__).resolve().parents[1]
+    shutil.copytree(root / "archs", tmp_path / "archs", ignore=shutil.ignore_patterns("__pycache__"))
+    for name, text in files.items():
+        (tmp_path / "archs" / f"{name}.py").write_text(text)
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    return env
+
+
+def test_the_conventional_one_liner_registers_and_trains_by_name(tmp_path):
+    """torchvision's and timm's form, with no other argument, trains with `run --arch my-net`."""
+    import subprocess
+
+    env = _package_copy(tmp_path, my_net=CONVENTIONAL)
+    command = [sys.executable, "-m", "benchmarks", "run", "--arch", "my-net", "--synthetic", "--epochs", "1",
+               "--train-subset", "256", "--test-subset", "64", "--out", str(tmp_path / "runs")]  # fmt: skip
+    out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    (path,) = (tmp_path / "runs").rglob("my-net__*.json")
+    from benchmarks import records
+
+    record, problem = records.read_record(path)
+    assert problem is None and record.status == "ok" and record.description == "A small network."
+    assert record.config.resolution == 28 and record.config.lr == archs.DEFAULT_RECIPE.lr
+
+
+def test_a_broken_file_in_archs_is_one_line_and_the_rest_still_lists(tmp_path):
+    import subprocess
+
+    env = _package_copy(tmp_path, broken="from torch import nn\ndef oops(:\n")
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "list"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True)  # fmt: skip
+    assert out.returncode == 0
+    assert out.stderr.count("\n") == 1 and "archs/broken.py" in out.stderr and "SyntaxError" in out.stderr
+    assert "Traceback" not in out.stderr and "| nin " in out.stdout
+
+
+def test_what_register_model_is_not_told_it_fills_in(registry_snapshot):
+    from torch import nn
+
+    @archs.register_model("bare-mlp")
+    def bare_mlp(in_channels=1, num_classes=10):
+        """Two layers.
+
+        More text that is not the description.
+        """
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 28 * 28, 32), nn.ReLU(), nn.Linear(32, num_classes))
+
+    @archs.register_model("bare-nin")
+    def bare_nin(in_channels=1, num_classes=10):
+        from archs.nin import nin
+
+        return nin(in_channels, num_classes)
+
+    mlp, nin = archs.get_entry("bare-mlp"), archs.get_entry("bare-nin")
+    assert (mlp.description, mlp.input_size, mlp.min_input_size, mlp.max_input_size) == ("Two layers.", 28, 28, 28)
+    assert mlp.recipe == archs.DEFAULT_RECIPE
+    assert (nin.description, nin.input_size, nin.min_input_size, nin.max_input_size) == ("", 224, 67, None)
+    assert nin.min_input_size == archs.get_entry("nin").min_input_size  # discovery agrees with the stated value
+
+
+def test_every_stated_input_size_agrees_with_discovery():
+    from archs._registry import discover_input_sizes
+
+    for name in archs.list_models():
+        entry = archs.get_entry(name)
+        size, low, high = discover_input_sizes(entry.builder)
+        assert (entry.min_input_size, entry.max_input_size) == (low, high), name

@@ -1,6 +1,5 @@
 """The runner through its command line: records, resume, isolation, interruption, bad arguments."""
 
-import json
 import multiprocessing
 import os
 import signal
@@ -12,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import cli, records, runner
-from benchmarks.config import RunConfig
+from benchmarks import cli, machine, records, runner
 from benchmarks.harness import Diverged
+from tests.records_by_hand import make_config
 
 QUICK = ["--synthetic", "--train-subset", "256", "--test-subset", "128", "--epochs", "1"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,22 +24,26 @@ def run_cli(tmp_path, *argv):
 
 
 def saved(tmp_path):
-    return sorted((tmp_path / "runs").glob("*.json")) if (tmp_path / "runs").exists() else []
+    return sorted((tmp_path / "runs").rglob("*.json")) if (tmp_path / "runs").exists() else []
+
+
+def loaded(path):
+    record, problem = records.read_record(path)
+    assert problem is None, problem
+    return record
 
 
 def test_a_run_writes_one_complete_record_per_seed(tmp_path):
     assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0", "1") == 0
     paths = saved(tmp_path)
     assert len(paths) == 2
-    record = json.loads(paths[0].read_text())
-    assert records.validate(record) is None
-    for key in ("arch", "config", "epochs", "final", "params", "flops", "peak_memory_bytes", "env", "data", "status"):
-        assert key in record
-    assert record["status"] == "ok" and record["params"] == 61_706
-    assert record["data"]["source"] == "synthetic" and record["config"]["data"] == "synthetic"
-    assert record["config"]["profile"] == "smoke"  # the CPU default
-    assert {record["env"][k] for k in ("torch", "precision")} == {torch.__version__, "bf16"}
-    assert not list((tmp_path / "runs").glob(".*"))  # no temporary file left
+    record = loaded(paths[0])
+    assert record.status == "ok" and record.params == 61_706 and record.final.train_seconds > 0
+    assert record.data.source == "synthetic" and record.config.data == "synthetic"
+    assert record.config.profile == "smoke"  # the CPU default
+    assert record.env["torch"] == torch.__version__ and "hostname" not in record.env
+    assert paths[0].parent.name == record.machine == machine.machine_slug("cpu")  # one folder per machine
+    assert not list((tmp_path / "runs").rglob(".*"))  # no temporary file left
 
 
 def test_resume_skips_finished_runs_and_force_reruns_them(tmp_path, capsys):
@@ -51,7 +54,7 @@ def test_resume_skips_finished_runs_and_force_reruns_them(tmp_path, capsys):
     assert "done already" in capsys.readouterr().out
     assert path.read_text() == before
     assert run_cli(tmp_path, "--arch", "lenet", "--force") == 0
-    assert json.loads(path.read_text())["env"]["timestamp"] >= json.loads(before)["env"]["timestamp"]
+    assert path.read_text() != before  # trained again: its clocks differ
     assert len(saved(tmp_path)) == 1
 
 
@@ -92,30 +95,32 @@ def test_sigterm_keeps_finished_records_and_exits_143(tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 143
     assert "terminated" in err and "Traceback" not in err
-    names = [p.name for p in out.iterdir()]
+    names = [p.name for p in out.rglob("*")]
     assert not [n for n in names if n.startswith(".")]  # no partial record
-    assert len(names) == 2  # the earlier run's record, and this suite's finished seed 0; not seed 1
+    assert len([n for n in names if n.endswith(".json")]) == 2  # the earlier run, and this suite's seed 0
     assert not [n for n in names if "__seed1" in n]
 
 
 def test_a_diverging_run_is_recorded_and_the_suite_goes_on(tmp_path):
     code = run_cli(tmp_path, "--arch", "nin", "vgg11-small", "--lr", "1e30", "--resolution", "67")
     assert code == 1
-    found = [json.loads(p.read_text()) for p in saved(tmp_path)]
-    assert sorted(r["arch"] for r in found) == ["nin", "vgg11-small"]  # the suite went on after the first
-    assert all(r["status"] == "diverged" and r["diverged_epoch"] == 1 and r["final"] is None for r in found)
+    found = [loaded(p) for p in saved(tmp_path)]
+    assert sorted(r.arch for r in found) == ["nin", "vgg11-small"]  # the suite went on after the first
+    assert all(r.status == "diverged" and r.diverged_epoch == 1 and r.final is None for r in found)
 
 
 def test_diverged_epoch_comes_from_the_harness(tmp_path, monkeypatch):
+    from tests.records_by_hand import make_record
+
+    finished = make_record("lenet", 0, 0.5, 100.0)[1].epochs  # two epochs
+
     def diverge(*args, **kwargs):
-        err = Diverged(3, float("nan"))
-        err.epochs = [{"epoch": 1}, {"epoch": 2}]
-        raise err
+        raise Diverged(3, float("nan"), finished)
 
     monkeypatch.setattr(runner, "train", diverge)
     assert run_cli(tmp_path, "--arch", "lenet") == 1
-    record = json.loads(saved(tmp_path)[0].read_text())
-    assert record["status"] == "diverged" and record["diverged_epoch"] == 3 and len(record["epochs"]) == 2
+    record = loaded(saved(tmp_path)[0])
+    assert record.status == "diverged" and record.diverged_epoch == 3 and record.epochs == finished
 
 
 def test_simulated_oom_is_recorded_or_retried_at_half_batch(tmp_path, monkeypatch):
@@ -130,12 +135,12 @@ def test_simulated_oom_is_recorded_or_retried_at_half_batch(tmp_path, monkeypatc
 
     monkeypatch.setattr(runner, "train", oom_above_64)
     assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 1  # both need batch 256
-    assert {json.loads(p.read_text())["status"] for p in saved(tmp_path)} == {"oom"}
+    assert {loaded(p).status for p in saved(tmp_path)} == {"oom"}
     batch_sizes.clear()
     assert run_cli(tmp_path, "--arch", "lenet", "--oom-retry") == 0  # an oom record is run again
     assert batch_sizes == [256, 128, 64]
-    record = json.loads(next(p for p in saved(tmp_path) if p.name.startswith("lenet__")).read_text())
-    assert record["status"] == "ok" and record["oom_retries"] == [256, 128] and record["batch_size_used"] == 64
+    record = loaded(next(p for p in saved(tmp_path) if p.name.startswith("lenet__")))
+    assert record.status == "ok" and record.oom_retries == [256, 128] and record.batch_size_used == 64
 
 
 def test_any_other_exception_is_recorded_as_error(tmp_path, monkeypatch):
@@ -144,8 +149,8 @@ def test_any_other_exception_is_recorded_as_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "train", broken)
     assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 1
-    found = [json.loads(p.read_text()) for p in saved(tmp_path)]
-    assert len(found) == 2 and all(r["status"] == "error" and "cuDNN exploded" in r["error"] for r in found)
+    found = [loaded(p) for p in saved(tmp_path)]
+    assert len(found) == 2 and all(r.status == "error" and "cuDNN exploded" in r.error for r in found)
 
 
 @pytest.mark.parametrize(
@@ -198,12 +203,18 @@ def test_bad_data_is_a_one_line_error_and_writes_no_record(tmp_path, capsys):
     assert saved(tmp_path) == []
 
 
+def _record(seed):
+    from tests.records_by_hand import make_record
+
+    return make_record("lenet", seed, 0.8, 1000.0)[1]
+
+
 def _write_many(folder, worker):
     outcomes = []
     for i in range(15):
-        records.write_record(Path(folder) / f"w{worker}-{i}.json", {"worker": worker, "i": i})
+        records.write_record(Path(folder) / f"w{worker}-{i}.json", _record(i))
         try:
-            records.write_record(Path(folder) / "shared.json", {"worker": worker})
+            records.write_record(Path(folder) / "shared.json", _record(worker))
             outcomes.append("won")
         except records.RecordExists:
             outcomes.append("lost")
@@ -217,24 +228,23 @@ def test_two_concurrent_writers_lose_nothing(tmp_path):
     assert len(names) == 31 and not [n for n in names if n.startswith(".")]
     assert sum(o.count("won") for o in outcomes) == 1  # the shared name was written once, never overwritten
     for path in tmp_path.iterdir():
-        json.loads(path.read_text())  # every file whole
+        loaded(path)  # every file whole and valid
 
 
 def test_write_record_never_overwrites_without_replace(tmp_path):
     path = tmp_path / "r.json"
-    records.write_record(path, {"v": 1})
+    records.write_record(path, _record(1))
     with pytest.raises(records.RecordExists):
-        records.write_record(path, {"v": 2})
-    assert json.loads(path.read_text()) == {"v": 1}
-    records.write_record(path, {"v": 3}, replace=True)
-    assert json.loads(path.read_text()) == {"v": 3}
+        records.write_record(path, _record(2))
+    assert loaded(path).config.seed == 1
+    records.write_record(path, _record(3), replace=True)
+    assert loaded(path).config.seed == 3
     assert os.listdir(tmp_path) == ["r.json"]
 
 
 def test_config_file_names_are_stable_and_seed_specific():
-    base = dict(arch="nin", profile="full", device="cuda", epochs=10, batch_size=128, lr=0.1, resolution=224,
-                train_subset=None, test_subset=None, precision="bf16", channels_last=True, compile=True,
-                fused_optimizer=True)  # fmt: skip
-    a, b = RunConfig(seed=0, **base), RunConfig(seed=1, **base)
+    a, b = make_config("nin", 0), make_config("nin", 1)
     assert a.run_id() == b.run_id() and a.file_name() != b.file_name()
-    assert RunConfig(seed=0, **{**base, "lr": 0.05}).run_id() != a.run_id()
+    assert make_config("nin", 0, lr=0.05).run_id() != a.run_id()
+    other_machine = make_config("nin", 0, machine="another-gpu")
+    assert other_machine.run_id() != a.run_id() and other_machine.file_name().startswith("another-gpu/")

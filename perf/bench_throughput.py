@@ -1,7 +1,7 @@
 """pytest-benchmark: steady-state training-step and inference throughput of every registry entry, and the
 device's matrix-product peak measured in the same run, from which the leaderboard computes MFU.
 
-Run: ``pytest benchmarks/bench_throughput.py -o python_files='bench_*.py' --benchmark-autosave``
+Run: ``pytest perf/bench_throughput.py --benchmark-autosave``
 (``nox -s bench`` runs it with the results under ``results/benchmarks`` and compares against the last save).
 Each timed call ends with a device synchronize, so a round measures finished work. Each model is built,
 warmed up (compilation, cuDNN autotuning) and torn down in its own test, so one cannot skew the next.
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import archs
-from benchmarks.config import FAST_DEFAULTS, PROFILES, profile_resolution
+from benchmarks.config import PROFILES, FastPath, profile_resolution
 from benchmarks.harness import Trainer, TrainSettings, autocast, synchronize
 from benchmarks.model_stats import forward_flops
 
@@ -24,9 +24,8 @@ WARMUP_STEPS = 3
 MATMUL_SIDE = {"cuda": 8192, "cpu": 2048}
 
 
-def settings_for(device: str) -> TrainSettings:
-    fast = FAST_DEFAULTS[torch.device(device).type]
-    return TrainSettings(epochs=1, lr=0.01, device=device, **fast)
+def settings_for(device: str, fast: FastPath) -> TrainSettings:
+    return TrainSettings(epochs=1, lr=0.01, device=device, fast=fast)
 
 
 def resolution_for(entry, device: str, option: int | None) -> int:
@@ -50,20 +49,20 @@ def clean_device(device):
         torch.cuda.empty_cache()
 
 
-def make_case(name: str, device: str, config):
+def make_case(name: str, device: str, config, fast: FastPath):
     entry = archs.get_entry(name)
-    settings = settings_for(device)
+    settings = settings_for(device, fast)
     resolution = resolution_for(entry, device, config.getoption("--bench-resolution"))
     batch = config.getoption("--bench-batch") or entry.recipe.batch_size
     trainer = Trainer(entry.build(), settings)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 1, resolution, resolution, generator=g).to(device)
-    if settings.channels_last:
+    if fast.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,), generator=g).to(device)
     info = {
-        "arch": name, "resolution": resolution, "batch_size": batch, "precision": settings.precision,
-        "compile": settings.compile, "channels_last": settings.channels_last,
+        "arch": name, "resolution": resolution, "batch_size": batch, "precision": fast.precision,
+        "fast_path": fast.__dict__,
         "forward_flops_per_example": forward_flops(trainer.model, resolution),
     }  # fmt: skip
     return trainer, x, y, info
@@ -85,10 +84,10 @@ def measure(benchmark, fn, info: dict, kind: str, passes: int, device: str) -> N
 
 
 @pytest.mark.parametrize("name", selected(None))
-def test_train_step(benchmark, name, device, pytestconfig, clean_device):
+def test_train_step(benchmark, name, device, fast, pytestconfig, clean_device):
     if name not in selected(pytestconfig.getoption("--bench-arch")):
         pytest.skip("not selected by --bench-arch")
-    trainer, x, y, info = make_case(name, device, pytestconfig)
+    trainer, x, y, info = make_case(name, device, pytestconfig, fast)
 
     def step():
         trainer.step(x, y)
@@ -99,10 +98,10 @@ def test_train_step(benchmark, name, device, pytestconfig, clean_device):
 
 
 @pytest.mark.parametrize("name", selected(None))
-def test_inference(benchmark, name, device, pytestconfig, clean_device):
+def test_inference(benchmark, name, device, fast, pytestconfig, clean_device):
     if name not in selected(pytestconfig.getoption("--bench-arch")):
         pytest.skip("not selected by --bench-arch")
-    trainer, x, _, info = make_case(name, device, pytestconfig)
+    trainer, x, _, info = make_case(name, device, pytestconfig, fast)
     trainer.model.eval()
 
     @torch.inference_mode()
@@ -114,9 +113,9 @@ def test_inference(benchmark, name, device, pytestconfig, clean_device):
     measure(benchmark, infer, info, "inference", passes=1, device=device)
 
 
-def test_matmul_peak(benchmark, device, clean_device):
+def test_matmul_peak(benchmark, device, fast, clean_device):
     """The device's dense matrix-product rate in the fast path's precision: the denominator of MFU."""
-    precision = settings_for(device).precision
+    precision = fast.precision
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
     n = MATMUL_SIDE[torch.device(device).type]
     a = torch.randn(n, n, device=device, dtype=dtype)

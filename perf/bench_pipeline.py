@@ -1,6 +1,6 @@
 """pytest-benchmark: batches/sec of the device-resident pipeline against a d2l-style DataLoader.
 
-Run: ``pytest benchmarks/bench_pipeline.py -o python_files='bench_*.py'`` (``nox -s bench`` runs it).
+Run: ``pytest perf/bench_pipeline.py`` (``nox -s bench`` runs it).
 Both serve 224-px batches of 128 real Fashion-MNIST images; d2l's resizes each example on the CPU
 (PIL bilinear resize, then ToTensor) in DataLoader workers, ours resizes whole batches where the data lives.
 """
@@ -9,8 +9,8 @@ import itertools
 
 import torch
 
-from benchmarks.d2l_baseline import d2l_loader, endless
 from benchmarks.device_data import DeviceLoader
+from perf.d2l_baseline import d2l_loader, endless
 
 RESOLUTION, BATCH, BATCHES_PER_ROUND = 224, 128, 10
 

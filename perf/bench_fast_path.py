@@ -1,6 +1,6 @@
 """pytest-benchmark: the fast training path against a d2l-style loop, on one architecture, side by side.
 
-Run: ``pytest benchmarks/bench_fast_path.py -o python_files='bench_*.py'`` (``--bench-arch``, ``--bench-resolution``,
+Run: ``pytest perf/bench_fast_path.py`` (``--bench-arch``, ``--bench-resolution``,
 ``--bench-batch`` choose the case; default NiN at 96 px on a CPU, 224 px on CUDA, batch 128). Each round is
 ``STEPS`` training steps on real Fashion-MNIST, ending with a device synchronize. The variants add one change at
 a time, so the notes can say what each one bought.
@@ -12,18 +12,19 @@ import pytest
 import torch
 
 import archs
-from benchmarks.config import FAST_DEFAULTS
-from benchmarks.d2l_baseline import d2l_loader, d2l_step, endless
+from benchmarks.config import EXACT, FastPath
 from benchmarks.device_data import DeviceLoader
 from benchmarks.harness import Trainer, TrainSettings, init_weights, synchronize
+from perf.d2l_baseline import d2l_loader, d2l_step, endless
 
 STEPS = 4
 VARIANTS = {  # name: the harness settings on the device-resident pipeline (None: the d2l-style loop)
     "d2l-style": None,
-    "device-data fp32": {"precision": "fp32", "channels_last": False, "compile": False, "fused_optimizer": False},
-    "+ foreach SGD": {"precision": "fp32", "channels_last": False, "compile": False, "fused_optimizer": True},
-    "+ bf16 autocast": {"precision": "bf16", "channels_last": False, "compile": False, "fused_optimizer": True},
-    "fast defaults": "defaults",
+    "device-data fp32": EXACT,
+    "+ foreach SGD": FastPath(optimizer_impl="foreach"),
+    "+ channels-last": FastPath(optimizer_impl="foreach", channels_last=True),
+    "+ bf16 autocast": FastPath(optimizer_impl="foreach", channels_last=True, precision="bf16"),
+    "fast defaults": "defaults",  # the machine's (benchmarks.config.fast_defaults)
 }
 
 
@@ -37,11 +38,11 @@ def case(pytestconfig, device):
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_training_steps(benchmark, variant, data, case, device):
+def test_training_steps(benchmark, variant, data, case, device, fast):
     name, resolution, batch = case
     settings = VARIANTS[variant]
     if settings == "defaults":
-        settings = FAST_DEFAULTS[torch.device(device).type]
+        settings = fast
     torch.manual_seed(0)
     if settings is None:
         model = archs.get_model(name).to(device)
@@ -56,10 +57,10 @@ def test_training_steps(benchmark, variant, data, case, device):
                 d2l_step(model, optimizer, x, y, device)
             synchronize(device)
     else:
-        trainer = Trainer(archs.get_model(name), TrainSettings(epochs=1, lr=0.01, device=device, **settings))
+        trainer = Trainer(archs.get_model(name), TrainSettings(epochs=1, lr=0.01, device=device, fast=settings))
         on_device = data.to(device)
         loader = DeviceLoader(on_device.train_images, on_device.train_labels, batch, resolution, shuffle=True,
-                              channels_last=settings["channels_last"])  # fmt: skip
+                              channels_last=settings.channels_last)  # fmt: skip
         batches = endless(loader)
 
         def steps():
@@ -68,6 +69,7 @@ def test_training_steps(benchmark, variant, data, case, device):
             synchronize(device)
 
     steps()  # warm-up: workers started, kernels chosen, compilation done
-    benchmark.extra_info.update(arch=name, resolution=resolution, batch_size=batch, variant=variant, steps=STEPS)
+    benchmark.extra_info.update(arch=name, resolution=resolution, batch_size=batch, variant=variant, steps=STEPS,
+                                fast_path=None if settings is None else settings.__dict__)  # fmt: skip
     benchmark.pedantic(steps, rounds=3 if device == "cpu" else 10, iterations=1)
     benchmark.extra_info["examples_per_sec"] = STEPS * batch / benchmark.stats.stats.mean

@@ -1,9 +1,10 @@
-"""pytest options and machine info for the pytest-benchmark suites in this folder (``bench_*.py``)."""
+"""pytest options, machine info and shared fixtures of the pytest-benchmark suites in this folder (``bench_*.py``)."""
 
 import pytest
 import torch
 
-from benchmarks import environment
+from benchmarks import machine
+from benchmarks.config import FastPath, fast_defaults
 from benchmarks.device_data import real_fashion_mnist
 from benchmarks.fashion_mnist import DataError
 
@@ -19,10 +20,14 @@ def pytest_addoption(parser):
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     device = bench_device(config)
+    fast, why = fast_defaults(machine.capability(device))
     machine_info["torch"] = torch.__version__
     machine_info["cuda"] = torch.version.cuda
     machine_info["device"] = device
-    machine_info["device_name"] = environment.device_name(device)
+    machine_info["machine"] = machine.machine_slug(device)
+    machine_info["device_name"] = machine.device_name(device)
+    machine_info["fast_defaults"] = {**fast.__dict__, "why": why}
+    machine_info["fingerprint"] = machine.fingerprint(device)
 
 
 def bench_device(config) -> str:
@@ -32,6 +37,12 @@ def bench_device(config) -> str:
 @pytest.fixture(scope="session")
 def device(pytestconfig) -> str:
     return bench_device(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def fast(device) -> FastPath:
+    """The machine's fast defaults, as a run on it would use them."""
+    return fast_defaults(machine.capability(device))[0]
 
 
 @pytest.fixture(scope="session")
