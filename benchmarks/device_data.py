@@ -114,6 +114,13 @@ class DeviceLoader:
     def num_examples(self) -> int:
         return len(self.labels)
 
+    def shape_samples(self):
+        """One batch of every size an epoch serves (the full batch, and the remainder where there is one), from
+        the front of the split: what a warm-up runs. Draws nothing from the shuffling generator."""
+        n = len(self.labels)
+        for size in sorted({min(self.batch_size, n), n % self.batch_size} - {0}, reverse=True):
+            yield prepare_batch(self.images[:size], self.resolution, self.channels_last), self.labels[:size]
+
     def __iter__(self):
         n = len(self.labels)
         order = torch.randperm(n, generator=self.generator).to(self.labels.device) if self.shuffle else None

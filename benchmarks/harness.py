@@ -2,14 +2,16 @@
 
 Semantics by default are d2l's: Xavier-uniform init of every Conv2d and Linear weight, cross-entropy, plain SGD,
 a test-set evaluation after each epoch. Loss and accuracy accumulate on the device, so a step never waits for
-the host; the clock is read only after a device synchronize. The first step (allocation, cuDNN autotuning,
-compilation) is timed apart from the steady state, and the evaluation apart from training.
+the host; the clock is read only after a device synchronize. Before the clock starts, every batch shape and
+mode the run will see is run once and the state put back (``warm_up``): compilation, cuDNN autotuning and first
+allocations are timed apart, as warm-up, and the graphs compiled inside the timed loop are counted (zero expected).
+The evaluation is timed apart from training.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -126,62 +128,86 @@ class Trainer:
         return loss.detach(), (logits.argmax(dim=1) == y).sum()
 
     @torch.inference_mode()
-    def evaluate(self, loader) -> tuple[float, float, int]:
-        """Accuracy over ``loader``, its seconds and its example count."""
+    def evaluate_batches(self, batches) -> torch.Tensor:
+        """How many predictions over ``batches`` are right (a device tensor), in eval mode."""
         self.model.eval()
-        device = self.settings.device
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        synchronize(device)
-        start = time.perf_counter()
-        for x, y in loader:
+        correct = torch.zeros((), dtype=torch.int64, device=self.settings.device)
+        for x, y in batches:
             with autocast(self.settings):
                 correct += (self.forward(x).argmax(dim=1) == y).sum()
+        self.model.train()
+        return correct
+
+    def evaluate(self, loader) -> tuple[float, float, int]:
+        """Accuracy over ``loader``, its seconds and its example count."""
+        device = self.settings.device
+        synchronize(device)
+        start = time.perf_counter()
+        correct = self.evaluate_batches(loader)
         synchronize(device)
         seconds = time.perf_counter() - start
-        self.model.train()
         return correct.item() / loader.num_examples, seconds, loader.num_examples
 
 
-def _progress(loader, epoch: int, epochs: int, show: bool):
-    if not show:
-        return loader
-    from tqdm import tqdm
+def graphs_compiled() -> int:
+    """Graphs torch.compile has built in this process so far (0 when nothing was compiled)."""
+    from torch._dynamo.utils import counters
 
-    return tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch", file=sys.stderr)
+    return int(counters["stats"]["unique_graphs"])
+
+
+def warm_up(trainer: Trainer, train_loader, test_loader) -> float:
+    """Run every (batch shape, train/eval mode) the run will see once, then put the state back; the seconds taken.
+
+    Compilation (one graph per shape and mode with ``dynamic=False``), cuDNN autotuning and first allocations
+    happen here, off the clock. Weights, buffers, optimizer and scaler state and the random generators are restored
+    afterwards, so the run trains exactly as it would have without the warm-up.
+    """
+    device = trainer.settings.device
+    saved = copy.deepcopy((trainer.model.state_dict(), trainer.optimizer.state_dict(), trainer.scaler.state_dict()))
+    rng = torch.get_rng_state(), (torch.cuda.get_rng_state(device) if device.startswith("cuda") else None)
+    synchronize(device)
+    start = time.perf_counter()
+    for x, y in train_loader.shape_samples():
+        trainer.step(x, y)
+    trainer.evaluate_batches(test_loader.shape_samples())
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    trainer.model.load_state_dict(saved[0])
+    trainer.optimizer.load_state_dict(saved[1])
+    trainer.scaler.load_state_dict(saved[2])
+    torch.set_rng_state(rng[0])
+    if rng[1] is not None:
+        torch.cuda.set_rng_state(rng[1], device)
+    return seconds
 
 
 def train(
-    model: nn.Module, train_loader, test_loader, settings: TrainSettings,
-    log: Callable[[str], None] = print, progress: bool | None = None,
-) -> TrainResult:  # fmt: skip
+    model: nn.Module, train_loader, test_loader, settings: TrainSettings, log: Callable[[str], None] = print
+) -> TrainResult:
     """Train ``model`` and return what a run record holds about it.
 
-    Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the training loss stops
+    Every shape and mode is warmed up first (``warm_up``); then every training step and every evaluation is on the
+    clock. Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the training loss stops
     being finite.
     """
     device = settings.device
-    progress = sys.stderr.isatty() if progress is None else progress
     memory.reset_peak(device)
     trainer = Trainer(model, settings)
+    warmup_seconds = warm_up(trainer, train_loader, test_loader)
+    graphs_before = graphs_compiled()
     epochs: list[EpochLog] = []
-    warmup_seconds = None
     for epoch in range(1, settings.epochs + 1):
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = timed = 0
+        seen = 0
         synchronize(device)
-        wall_start = start = time.perf_counter()
-        for x, y in _progress(train_loader, epoch, settings.epochs, progress):
+        start = time.perf_counter()
+        for x, y in train_loader:
             loss, hits = trainer.step(x, y)
             loss_sum += loss * len(y)
             correct += hits
             seen += len(y)
-            if warmup_seconds is None:  # the run's first step: warm-up, kept out of the steady-state rate
-                synchronize(device)
-                warmup_seconds = time.perf_counter() - start
-                start = time.perf_counter()
-            else:
-                timed += len(y)
         synchronize(device)
         train_seconds = time.perf_counter() - start
         train_loss = loss_sum.item() / seen
@@ -193,18 +219,22 @@ def train(
             train_loss=train_loss,
             train_acc=correct.item() / seen,
             test_acc=test_acc,
-            timed_examples=timed,
+            timed_examples=seen,
             timed_seconds=train_seconds,
-            train_examples_per_sec=timed / train_seconds if timed and train_seconds > 0 else None,
+            train_examples_per_sec=seen / train_seconds if train_seconds > 0 else None,
             eval_examples_per_sec=eval_examples / eval_seconds if eval_seconds > 0 else None,
-            wall_seconds=time.perf_counter() - wall_start,
+            wall_seconds=time.perf_counter() - start,
+            eval_seconds=eval_seconds,
         )
         epochs.append(row)
         log(
             f"  epoch {epoch}/{settings.epochs}: loss {row.train_loss:.3f}, train acc {row.train_acc:.3f}, "
             f"test acc {test_acc:.3f}, {rate(row.train_examples_per_sec)}"
         )
-    return summarize(epochs, warmup_seconds, memory.peak_bytes(device))
+    recompiled = graphs_compiled() - graphs_before
+    if recompiled:
+        log(f"  warning: {recompiled} graph(s) compiled inside the timed loop; the rates include compilation")
+    return summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, test_loader.num_examples)
 
 
 def rate(examples_per_sec: float | None) -> str:
@@ -213,19 +243,24 @@ def rate(examples_per_sec: float | None) -> str:
     return f"{examples_per_sec:,.0f} examples/sec"
 
 
-def summarize(epochs: list[EpochLog], warmup_seconds: float | None, peak_memory_bytes: int | None) -> TrainResult:
+def summarize(
+    epochs: list[EpochLog], warmup_seconds: float | None, peak_memory_bytes: int | None,
+    graphs_in_timed: int | None = None, test_examples: int | None = None,
+) -> TrainResult:  # fmt: skip
     last = epochs[-1]
     timed_examples = sum(e.timed_examples for e in epochs)
     timed_seconds = sum(e.timed_seconds for e in epochs)
-    eval_rates = [e.eval_examples_per_sec for e in epochs if e.eval_examples_per_sec]
+    eval_seconds = sum(e.eval_seconds or 0.0 for e in epochs)
+    evaluated = (test_examples or 0) * len(epochs)
     final = Final(
         test_acc=last.test_acc,
         train_acc=last.train_acc,
         train_loss=last.train_loss,
         train_examples_per_sec=timed_examples / timed_seconds if timed_examples and timed_seconds > 0 else None,
-        eval_examples_per_sec=sum(eval_rates) / len(eval_rates) if eval_rates else None,
+        eval_examples_per_sec=evaluated / eval_seconds if evaluated and eval_seconds > 0 else None,
         train_seconds=timed_seconds + (warmup_seconds or 0.0),
         warmup_seconds=warmup_seconds,
-        wall_seconds=sum(e.wall_seconds for e in epochs),
+        wall_seconds=sum(e.wall_seconds for e in epochs) + (warmup_seconds or 0.0),
+        graphs_compiled_in_timed=graphs_in_timed,
     )
     return TrainResult(epochs, final, peak_memory_bytes)

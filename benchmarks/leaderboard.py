@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _recipe(row) -> str:
     subset = f", {int(row.train_subset):,} train" if pd.notna(row.train_subset) else ""
-    return f"{int(row.epochs)} ep, bs {int(row.batch_size)}, lr {row.lr:g}, {int(row.resolution)} px{subset}"
+    return f"{int(row.epochs)} ep, bs {int(row.batch_used)}, lr {row.lr:g}, {int(row.resolution)} px{subset}"
 
 
 def _range(low, high, fmt: str) -> str:

@@ -60,7 +60,9 @@ class Cpu:
 
     @property
     def native_bf16(self) -> bool:
-        return any(f in self.flags for f in NATIVE_BF16_FLAGS)
+        """bf16 in hardware and in the kernels torch dispatches to (AVX-512 ones: with ATEN_CPU_CAPABILITY=avx2
+        torch runs AVX2 kernels, and bf16 is emulated there whatever the CPU has)."""
+        return self.capability.upper().startswith("AVX512") and any(f in self.flags for f in NATIVE_BF16_FLAGS)
 
 
 INTERESTING_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",

@@ -39,7 +39,8 @@ class EpochLog:
     timed_seconds: float  # that clock: training steps only, evaluation excluded
     train_examples_per_sec: float | None  # timed_examples / timed_seconds; None when nothing was timed
     eval_examples_per_sec: float | None
-    wall_seconds: float  # the whole epoch, warm-up and evaluation included
+    wall_seconds: float  # the epoch's training and evaluation
+    eval_seconds: float | None = None  # the test-set evaluation after the epoch
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ class Final:
     train_examples_per_sec: float | None  # steady state: all timed examples over all timed seconds
     eval_examples_per_sec: float | None
     train_seconds: float  # time to train: the timed seconds plus the warm-up, evaluation excluded
-    warmup_seconds: float | None
-    wall_seconds: float
+    warmup_seconds: float | None  # each batch shape and mode run once before the clock: compilation, autotuning
+    wall_seconds: float  # warm-up, training and evaluation
+    graphs_compiled_in_timed: int | None = None  # torch.compile graphs built inside the timed loop: 0 expected
 
 
 @dataclass(frozen=True)

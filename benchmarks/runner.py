@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 
 import archs
-from benchmarks import machine, records
+from benchmarks import budget, machine, records
 from benchmarks.config import (
     COMPILE_MODES,
     OPTIMIZER_IMPLS,
@@ -73,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/runs", help="folder of run records (default: results/runs)")
     parser.add_argument("--force", action="store_true", help="rerun runs whose records exist")
     parser.add_argument("--oom-retry", action="store_true", help="after running out of memory, retry at half batch")
+    parser.add_argument("--max-minutes", type=float, metavar="N",
+                        help="start no run that the records say cannot finish within N minutes of the suite's start; "
+                             "the same command resumes")  # fmt: skip
     add_import_argument(parser)
 
 
@@ -116,6 +120,7 @@ def resolve_archs(patterns: list[str]) -> list[str]:
 
 def check_positive(args) -> None:
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--lr", args.lr),
+                        ("--max-minutes", args.max_minutes),
                         ("--resolution", args.resolution), ("--train-subset", args.train_subset),
                         ("--test-subset", args.test_subset)):  # fmt: skip
         if value is not None and not value > 0:
@@ -271,12 +276,14 @@ def describe_plan(p: Plan, args) -> str:
 
 
 def main(args) -> int:
+    started = time.monotonic()
     p = plan(args)
     out = check_writable(args.out)
     if not p.configs:
         raise UsageError("nothing to run")
     dataset = load_data(args, p.device)
     print(describe_plan(p, args), flush=True)
+    finished = records.read_records(out / p.machine) if args.max_minutes else []
     failed = []
     total = len(p.configs)
     for i, config in enumerate(p.configs, 1):
@@ -285,6 +292,14 @@ def main(args) -> int:
         if existed and not args.force and records.is_done(path, config):
             print(f"[{i}/{total}] {config.arch} seed {config.seed}: done already on {p.machine} ({path.name}), skipped")
             continue
+        if args.max_minutes:
+            left = args.max_minutes * 60 - (time.monotonic() - started)
+            needed = budget.estimate_seconds(config, finished)
+            if needed is not None and needed > left:
+                print(f"[{i}/{total}] {config.arch} seed {config.seed}: needs about {needed:,.0f} s by this machine's "
+                      f"records, {max(left, 0):,.0f} s of --max-minutes left; stopping here. Run the same command "
+                      "to resume.")  # fmt: skip
+                break
         print(f"[{i}/{total}] {config.arch} seed {config.seed}", flush=True)
         record = run_one(config, dataset, p.device, oom_retry=args.oom_retry)
         try:
@@ -292,6 +307,7 @@ def main(args) -> int:
         except records.RecordExists:
             print(f"  another suite finished this run first; kept its record {path.name}")
             continue
+        finished.append(record)
         if record.status != "ok":
             failed.append(f"{config.arch} seed {config.seed}: {record.status}")
         else:

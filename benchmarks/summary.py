@@ -60,6 +60,7 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
             "arch": r.arch, "run_id": r.run_id, "seed": c.seed, "status": r.status,
             "diverged_epoch": r.diverged_epoch, "tags": tuple(r.tags), "epochs_log": r.epochs,
             "device_name": r.env.get("device_name", "?"), "torch": r.env.get("torch", "?"),
+            "batch_used": r.batch_size_used or c.batch_size, "oom_retried": bool(r.batch_size_used),
             **{k: getattr(c, k) for k in SAME_CONFIG},
             "params": r.params, "gflops": r.flops / 1e9,
             "test_acc": final.test_acc if final else None, "train_acc": final.train_acc if final else None,
@@ -96,18 +97,23 @@ def failures_text(group: pd.DataFrame) -> str:
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (architecture, configuration): means and stds over the ok seeds, failures named.
+    """One row per (architecture, configuration, batch actually used): means and stds over the ok seeds, failures
+    named. A seed that an out-of-memory retry trained at a smaller batch is a row of its own, never averaged in.
 
-    ``label`` is the architecture's name, with the configuration id added where one architecture has several.
+    ``label`` is the architecture's name, with the configuration id added where one architecture has several, and
+    the retry said where there was one.
     """
     rows = []
     configs_per_arch = df.groupby("arch").run_id.nunique()
-    for (arch, run_id), g in df.groupby(["arch", "run_id"], sort=True):
+    for (arch, run_id, batch_used), g in df.groupby(["arch", "run_id", "batch_used"], sort=True):
         ok, first = g[g.status == "ok"], g.iloc[0]
         some = len(ok) > 0
+        label = arch if configs_per_arch[arch] == 1 else f"{arch} [{run_id[:6]}]"
+        if first.oom_retried:
+            label += f" (OOM retry: batch {int(batch_used)}, lr not scaled)"
         rows.append({
             "arch": arch, "run_id": run_id, "first": first, "n_ok": len(ok), "failures": failures_text(g),
-            "label": arch if configs_per_arch[arch] == 1 else f"{arch} [{run_id[:6]}]",
+            "label": label,
             "test_acc": ok.test_acc.mean() if some else None, "test_acc_std": ok.test_acc.std(ddof=1) if some else None,
             "test_acc_text": mean_std_text(ok.test_acc),
             "train_acc": ok.train_acc.mean() if some else None,

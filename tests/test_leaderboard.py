@@ -11,8 +11,9 @@ def render_from(folder):
     return leaderboard.leaderboard_markdown(summary.groups(records.read_records(folder)), "runs")
 
 
-def row_of(markdown, arch):
-    return next(line for line in markdown.splitlines() if line.startswith(f"| {arch} "))
+def row_of(markdown, label):
+    """The table row whose first cell is ``label``."""
+    return next(line for line in markdown.splitlines() if line.startswith("|") and line.split("|")[1].strip() == label)
 
 
 def test_table_shows_mean_std_and_n(tmp_path):
@@ -164,8 +165,8 @@ def test_step_throughput_table_uses_the_newest_run_and_its_own_peak(tmp_path):
     row = row_of(markdown, "nin")
     assert "20,000" in row and "60,000" in row  # train and inference examples/s of the newer run
     assert "90.00" in row  # 3 x 1.5 GFLOP x 20,000 /s = 90 TFLOP/s
-    assert "20.0%" in row  # over the 450 TFLOP/s measured in that run
-    assert "450.00 TFLOP/s" in note
+    assert "| 20% " in row  # of the 450 TFLOP/s matrix product measured in that run
+    assert "450.00 TFLOP/s" in note and "No MFU" in note  # no vendor peak for "GPU X"
     assert "Step throughput on GPU X" in leaderboard.render([], saved_runs=runs)
     (tmp_path / "n").mkdir()
     saved_benchmark_run(tmp_path / "n", "GPU Y", "2026-03-01T00:00:00", eps=1.0, machine="gpu-y-slug")
@@ -186,3 +187,35 @@ def test_committed_leaderboard_is_what_the_committed_records_give(tmp_path, monk
     leaderboard.main(cli.build_parser().parse_args(["leaderboard"]))
     assert (tmp_path / "results" / "LEADERBOARD.md").read_text() == (root / "results" / "LEADERBOARD.md").read_text()
     assert (tmp_path / "README.md").read_text() == (root / "README.md").read_text()
+
+
+def test_mfu_divides_by_the_vendor_peak_and_says_so(tmp_path):
+    saved_benchmark_run(tmp_path, "NVIDIA H100 80GB HBM3", "2026-01-01T00:00:00", eps=20_000.0, peak=8e14)
+    (run,) = step_throughput.latest_per_device(tmp_path).values()
+    markdown, note = step_throughput.table(run)
+    row = row_of(markdown, "nin")
+    assert "| 9.1% " in row  # 90 TFLOP/s over H100 SXM's dense bf16 989.4
+    assert "| 11% " in row  # and over the 800 TFLOP/s matmul measured in the run, labelled as such
+    assert "MFU (vendor peak)" in markdown and "% of measured matmul" in markdown
+    assert "H100 SXM dense bf16 989.4 TFLOP/s" in note
+
+
+def test_vendor_peaks_per_precision_and_tf32():
+    from benchmarks.peaks import vendor_peak
+
+    assert vendor_peak("NVIDIA H100 PCIe", "bf16")[0] == 756.5e12
+    assert vendor_peak("NVIDIA A100-SXM4-80GB", "fp32")[0] == 19.5e12
+    assert vendor_peak("NVIDIA A100-SXM4-80GB", "fp32", tf32=True)[0] == 156e12
+    assert vendor_peak("Tesla V100-SXM2-16GB", "bf16") is None  # no bf16 on Volta: no MFU rather than a wrong one
+    assert vendor_peak("CPU AMD EPYC (zen4, AVX512, native bf16, 2 threads)", "bf16") is None
+
+
+def test_an_oom_retried_seed_shows_its_batch_and_is_not_averaged_in(tmp_path):
+    write(tmp_path, *make_record("nin", 0, 0.86, 30_000.0))
+    write(tmp_path, *make_record("nin", 1, 0.88, 30_000.0))
+    write(tmp_path, *make_record("nin", 2, 0.70, 20_000.0, batch_size_used=64, oom_retries=[128]))
+    md = render_from(tmp_path)
+    plain = row_of(md, "nin")
+    retried = row_of(md, "nin (OOM retry: batch 64, lr not scaled)")
+    assert "0.870 ± 0.014 (n=2)" in plain and "bs 128" in plain
+    assert "0.700 (n=1)" in retried and "bs 64" in retried

@@ -40,6 +40,8 @@ def test_cpu_slugs_tell_the_two_amd_machines_apart():
     assert machine.cpu_slug(zen3) == "cpu-amd-zen3-avx2-2t" and not zen3.native_bf16
     assert machine.cpu_slug(zen4) == "cpu-amd-zen4-avx512bf16-2t" and zen4.native_bf16
     assert (zen4.family, zen4.model, zen4.stepping) == (25, 17, 0)
+    capped = machine.cpu_from_lscpu(ZEN4_BF16, "AVX2", 2)  # torch told to use AVX2 kernels only
+    assert machine.cpu_slug(capped) == "cpu-amd-zen4-avx2-2t" and not capped.native_bf16
     intel = machine.cpu_from_lscpu(SAPPHIRE_RAPIDS, "AVX512", 8)
     assert machine.cpu_slug(intel) == "cpu-intel-f6m143-avx512bf16amx-8t"
 

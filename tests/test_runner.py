@@ -1,5 +1,6 @@
 """The runner through its command line: records, resume, isolation, interruption, bad arguments."""
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -248,3 +249,28 @@ def test_config_file_names_are_stable_and_seed_specific():
     assert make_config("nin", 0, lr=0.05).run_id() != a.run_id()
     other_machine = make_config("nin", 0, machine="another-gpu")
     assert other_machine.run_id() != a.run_id() and other_machine.file_name().startswith("another-gpu/")
+
+
+def test_max_minutes_stops_before_a_run_that_would_overrun_and_resumes(tmp_path, capsys, monkeypatch):
+    assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0") == 0
+    (first,) = saved(tmp_path)
+    record = loaded(first)
+    slow = dataclasses.replace(record, final=dataclasses.replace(record.final, wall_seconds=600.0))
+    records.write_record(first, slow, replace=True)  # this configuration takes 10 minutes, by the records
+    capsys.readouterr()
+    assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0", "1", "--max-minutes", "5") == 0
+    out = capsys.readouterr().out
+    assert "lenet seed 1: needs about 600 s" in out and "Run the same command to resume" in out
+    assert len(saved(tmp_path)) == 1  # seed 1 was not started
+    assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0", "1", "--max-minutes", "20") == 0
+    assert len(saved(tmp_path)) == 2  # the same command with room for it resumes and trains seed 1
+
+
+def test_the_budget_scales_from_other_configurations_on_this_machine():
+    from benchmarks import budget
+    from tests.records_by_hand import make_config, make_record
+
+    _, done = make_record("nin", 0, 0.8, 100.0)  # 1.52 GFLOP, 60,000 + 10,000 examples, 2 epochs, 100 s wall
+    config = make_config("nin", 0, epochs=4, lr=0.05)  # another configuration: twice the epochs
+    assert budget.estimate_seconds(config, [done]) == pytest.approx(200.0, rel=0.01)
+    assert budget.estimate_seconds(make_config("nin", 0, machine="elsewhere"), [done]) is None
