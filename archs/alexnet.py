@@ -15,7 +15,7 @@ from archs._registry import Published, Recipe, register_model
     input_size=224,
     min_input_size=65,
     recipe=Recipe(lr=0.01, batch_size=128, source="d2l 7.1 train_ch6"),
-    published=Published(0.866, 0.885, 3_942, 4_186),
+    published=Published(0.866, 0.885, 3_942, 4_186, builds=23),
     tags=("alexnet",),
 )
 def alexnet(in_channels: int = 1, num_classes: int = 10) -> nn.Module:

@@ -16,7 +16,7 @@ from archs._registry import Published, Recipe, register_model
     min_input_size=28,
     max_input_size=28,
     recipe=Recipe(lr=0.9, batch_size=256, source="d2l 6.6 train_ch6"),
-    published=Published(0.779, 0.824, 55_297, 84_565),
+    published=Published(0.779, 0.824, 55_297, 84_565, builds=23),
     tags=("lenet",),
 )
 def lenet(in_channels: int = 1, num_classes: int = 10) -> nn.Module:
@@ -39,7 +39,7 @@ def lenet(in_channels: int = 1, num_classes: int = 10) -> nn.Module:
     min_input_size=28,
     max_input_size=28,
     recipe=Recipe(lr=1.0, batch_size=256, source="d2l 8.5 (nn.BatchNorm version)"),
-    published=Published(0.708, 0.838, 50_597, 57_912),
+    published=Published(0.708, 0.838, 50_597, 57_912, builds=2, single_builds=True),
     tags=("lenet",),
 )
 def lenet_bn(in_channels: int = 1, num_classes: int = 10) -> nn.Module:

@@ -53,7 +53,7 @@ def vgg11(in_channels: int = 1, num_classes: int = 10) -> nn.Module:
     input_size=224,
     min_input_size=32,
     recipe=Recipe(lr=0.05, batch_size=128, source="d2l 7.2 train_ch6"),
-    published=Published(0.900, 0.924, 2_464, 2_564),
+    published=Published(0.900, 0.924, 2_464, 2_564, builds=23),
     tags=("vgg",),
 )
 def vgg11_small(in_channels: int = 1, num_classes: int = 10) -> nn.Module:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import plots, step_throughput
+from benchmarks import plots, stats, step_throughput
 from benchmarks import records as records_io
 from benchmarks import summary as summary_io
 from benchmarks.atomic import write_atomically
@@ -39,24 +39,12 @@ def _recipe(row) -> str:
     return f"{int(row.epochs)} ep, bs {int(row.batch_used)}, lr {row.lr:g}, {int(row.resolution)} px{subset}"
 
 
-def _range(low, high, fmt: str) -> str:
-    if pd.isna(low):
-        return ""
-    return f"{low:{fmt}}–{high:{fmt}}"
-
-
 def _fmt(value, fmt: str, suffix: str = "") -> str:
     return "" if value is None or pd.isna(value) else f"{value:{fmt}}{suffix}"
 
 
-def _verdict(acc, low, high) -> str:
-    if acc is None or pd.isna(acc) or pd.isna(low):
-        return ""
-    return "within" if low <= acc <= high else ("**below**" if acc < low else "above")
-
-
-NUMERIC = {"params", "GFLOPs", "train acc", "train examples/s", "time to train", "peak memory", "d2l examples/s",
-           "ours / d2l best", "Δ params vs nin", "Δ test acc vs nin", "train throughput vs nin"}  # fmt: skip
+NUMERIC = {"params", "GFLOPs", "train acc", "train examples/s", "vs --exact", "time to train", "peak memory",
+           "Δ params", "Δ test acc (95% CI)", "p (Welch)", "Δ throughput (95% CI)", "ok runs"}  # fmt: skip
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -65,48 +53,101 @@ def to_markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
-def results_table(summary: pd.DataFrame, published: bool) -> str:
+def _architecture(s) -> str:
+    return s.label + (f" ({s.design_note})" if s.design_note else "")
+
+
+def _shared(s) -> dict:
+    f = s.first
+    return {"architecture": _architecture(s), "recipe": _recipe(f), "params": f"{int(f.params):,}",
+            "GFLOPs": f"{f.gflops:.3f}"}  # fmt: skip
+
+
+def _speed(s) -> dict:
+    return {
+        "train examples/s": _fmt(s.train_eps, ",.0f"), "vs --exact": _fmt(s.vs_exact, ".2f", "x"),
+        "time to train": _fmt(s.train_seconds, ".1f", " s"), "peak memory": _fmt(s.peak_mib, ",.0f", " MiB"),
+    }  # fmt: skip
+
+
+def results_table(summary: pd.DataFrame) -> str:
+    """A group whose accuracy is a result: mean ± 95% CI over the seeds that learned, the others counted apart."""
     rows = []
     for s in summary.itertuples():
-        f = s.first
-        acc = s.test_acc_text or s.failures
-        if s.test_acc_text and s.failures:
-            acc += f"; {s.failures}"
-        row = {
-            "architecture": s.label, "recipe": _recipe(f), "params": f"{int(f.params):,}", "GFLOPs": f"{f.gflops:.3f}",
-            "test acc (mean ± std)": acc, "train acc": _fmt(s.train_acc, ".3f"),
-            "train examples/s": _fmt(s.train_eps, ",.0f"), "time to train": _fmt(s.train_seconds, ".1f", " s"),
-            "peak memory": _fmt(s.peak_mib, ",.0f", " MiB"),
-        }  # fmt: skip
-        if published:
-            row["d2l test acc"] = _range(f.ref_acc_low, f.ref_acc_high, ".3f")
-            row["vs d2l range"] = _verdict(s.test_acc, f.ref_acc_low, f.ref_acc_high)
-            row["d2l examples/s"] = _range(f.ref_eps_low, f.ref_eps_high, ",.0f")
-            ratio = s.train_eps / f.ref_eps_high if s.train_eps and pd.notna(f.ref_eps_high) else None
-            row["ours / d2l best"] = _fmt(ratio, ".1f", "x")
-        rows.append(row)
-    return to_markdown(pd.DataFrame(rows))
-
-
-def ablation_table(summary: pd.DataFrame) -> str | None:
-    """Each NiN ablation against ``nin`` trained under the same configuration."""
-    rows = []
-    for s, b in summary_io.ablation_pairs(summary):
-        acc = (
-            f"{(s.test_acc - b.test_acc) * 100:+.1f} pp"
-            if s.test_acc is not None and b.test_acc is not None and pd.notna(s.test_acc) and pd.notna(b.test_acc)
-            else (s.failures or b.failures or "")
-        )
-        speed = s.train_eps / b.train_eps if s.train_eps and b.train_eps else None
         rows.append({
-            "ablation": s.label, "params": f"{int(s.first.params):,}",
-            "Δ params vs nin": f"{int(s.first.params) - int(b.first.params):+,}",
-            "test acc": s.test_acc_text or s.failures, "Δ test acc vs nin": acc,
-            "train throughput vs nin": _fmt(speed, ".2f", "x"),
+            **_shared(s),
+            "test acc (95% CI)": s.acc.text() if s.acc else "", "last 3 epochs": s.last_acc.text() if s.last_acc else "",
+            "not counted": s.failures, "train acc": _fmt(s.train_acc, ".3f"), **_speed(s),
         })  # fmt: skip
-    if not rows:
-        return None
     return to_markdown(pd.DataFrame(rows))
+
+
+def check_table(summary: pd.DataFrame) -> str:
+    """A group whose accuracy is no result (a smoke profile, synthetic data): what ran, and how fast."""
+    rows = []
+    for s in summary.itertuples():
+        failed = s.failures.split(", ")
+        failed = ", ".join(f for f in failed if f and "did not learn" not in f)
+        rows.append({**_shared(s), "ok runs": str(s.n_ok), "failed": failed, **_speed(s)})
+    return to_markdown(pd.DataFrame(rows))
+
+
+def _published_text(ref) -> str:
+    if ref.single_builds:
+        return f"{ref.test_acc_low:.3f} and {ref.test_acc_high:.3f} (single builds)"
+    text = f"{ref.test_acc_low:.3f}–{ref.test_acc_high:.3f} ({ref.builds or '?'} converged builds)"
+    if ref.not_converged:
+        text += f"; {', '.join(f'{v:.3f}' for v in ref.not_converged)} did not converge"
+    return text
+
+
+def _verdict(acc, ref) -> str:
+    if acc is None:
+        return "no learned seed"
+    low, high = ref.test_acc_low, ref.test_acc_high
+    if ref.single_builds:
+        return "above both" if acc > high else ("below both" if acc < low else "between them")
+    return "within" if low <= acc <= high else ("**below**" if acc < low else "above")
+
+
+def d2l_table(summary: pd.DataFrame) -> str | None:
+    """Our mean against d2l's converged builds (a range) or single builds (points), and the seeds inside."""
+    rows = []
+    for s in summary.itertuples():
+        ref = s.first.reference
+        if ref is None:
+            continue
+        rows.append({
+            "architecture": _architecture(s), "ours (95% CI)": s.acc.text() if s.acc else "",
+            "d2l published test acc": _published_text(ref), "verdict (mean)": _verdict(s.test_acc, ref),
+            "seeds inside": s.in_range,
+            "d2l examples/s (context)": f"{ref.examples_per_sec_low:,.0f}–{ref.examples_per_sec_high:,.0f} on "
+                                        f"{ref.device or 'their build machine'}",
+        })  # fmt: skip
+    return to_markdown(pd.DataFrame(rows)) if rows else None
+
+
+def _difference(d, scale: float, unit: str, digits: str) -> str:
+    return f"{d.difference * scale:+{digits}}{unit} [{d.low * scale:+{digits}}, {d.high * scale:+{digits}}]"
+
+
+def ablation_table(results: list[dict]) -> str | None:
+    """Each NiN ablation against ``nin`` under the same configuration, as a test: the difference with its 95% CI
+    and Welch's p, or the reason there is no result."""
+    rows = []
+    for r in results:
+        s, b, acc, speed = r["ablation"], r["nin"], r["accuracy"], r["throughput"]
+        rows.append({
+            "ablation": _architecture(s), "Δ params": f"{int(s.first.params) - int(b.first.params):+,}",
+            "Δ test acc (95% CI)": _difference(acc, 100, " pp", ".1f") if acc else "",
+            "p (Welch)": f"{acc.p_value:.3f}" if acc else "",
+            "accuracy verdict": ("**significant**" if acc.significant else "not significant") if acc else
+                                f"no result: {r['reason']}",
+            "Δ throughput (95% CI)": _difference(speed, 100 / b.train_eps, "%", ".0f") if speed else "",
+            "throughput verdict": (("**significant**" if speed.significant else "not significant") if speed else
+                                   f"no result: needs {stats.MIN_SEEDS} ok seeds in each arm"),
+        })  # fmt: skip
+    return to_markdown(pd.DataFrame(rows)) if rows else None
 
 
 def render_step_throughput(saved_runs: dict[str, dict]) -> list[str]:
@@ -123,24 +164,47 @@ def group_section(group: summary_io.Group, pictures: dict[str, Path], image_pref
     key = group.key
     title = f"### {key.machine} · profile `{key.profile}` · {key.precision}"
     if key.data != "real":
-        title += f" · **{key.data} data: accuracy is meaningless here**"
-    parts = [title, "", f"Machine: {', '.join(group.device_names)}.", ""]
-    full_real = key.profile == "full" and key.data == "real"
-    parts += [results_table(group.summary, published=full_real), ""]
+        title += f" · {key.data} data"
+    legacy = key.machine.startswith("legacy-")
+    machine_note = " Schema 1 records: which processor ISA they ran on was not recorded." if legacy else ""
+    parts = [title, "", f"Machine: {', '.join(group.device_names)}.{machine_note}", ""]
     runs = group.runs
-    note = (
-        f"{len(runs)} runs, {runs.seed.nunique()} seed(s) per configuration at most, torch "
-        f"{', '.join(group.torch_versions)}. Test accuracy after the last epoch; train examples/s over training "
-        "steps only (the first step, warm-up, excluded; the evaluation timed apart); time to train includes the "
-        "warm-up."
-    )
-    if full_real:
-        ref_devices = sorted(set(runs.ref_device.dropna()) - {""})
-        note += f" d2l figures: published builds on {', '.join(ref_devices) or 'their build machine'}."
-    parts += [note, ""]
-    ablations = ablation_table(group.summary)
+    counts = (f"{len(runs)} runs, {runs.seed.nunique()} seed(s) per configuration at most, torch "
+              f"{', '.join(group.torch_versions)}.")  # fmt: skip
+    timing = (" Train examples/s over every training step after a warm-up that runs each batch shape and mode once "
+              "(compilation and autotuning happen there); time to train adds the warm-up; the evaluation is timed "
+              "apart; vs --exact is against d2l's exact path on this machine, same recipe.")  # fmt: skip
+    if legacy:
+        timing = (" Train examples/s over training steps after the run's first step, which was the warm-up (schema 1);"
+                  " time to train adds it; the evaluation is timed apart; vs --exact is against d2l's exact path on "
+                  "this machine, same recipe.")  # fmt: skip
+    if group.accuracy_is_result:
+        parts += [
+            "Results: test accuracy after the last epoch, mean ± the half width of its 95% confidence interval "
+            f"(Student t over seeds); the mean of each seed's last {summary_io.LAST_EPOCHS} epochs beside it. A seed "
+            f"at or below {stats.LEARNED_ABOVE:.2f} (chance is {stats.CHANCE:.2f}) did not learn: it is counted "
+            "apart, never averaged in.",
+            "", results_table(group.summary), "", counts + timing, "",
+        ]  # fmt: skip
+        d2l = d2l_table(group.summary)
+        if d2l:
+            parts += ["Against d2l's published builds: the verdict sets our mean over learned seeds against the "
+                      "range of d2l's converged builds (or between its single builds); d2l's throughput is context "
+                      "from other hardware and precision, not a ratio.", "", d2l, ""]  # fmt: skip
+    else:
+        why = "synthetic data" if key.data != "real" else f"the `{key.profile}` profile is too short to converge"
+        parts += [
+            f"A check, not a result: every entry runs, and at what speed. No accuracy is shown ({why}).",
+            "", check_table(group.summary), "", counts + timing, "",
+        ]  # fmt: skip
+    ablations = ablation_table(group.ablations) if group.accuracy_is_result else None
     if ablations:
-        parts += [f"NiN ablations on {key.machine}, profile `{key.profile}`, {key.precision}:", "", ablations, ""]
+        parts += [
+            f"NiN ablations on {key.machine}, profile `{key.profile}`, {key.precision}: each against `nin` under the "
+            f"same configuration, with at least {stats.MIN_SEEDS} learned seeds per arm; the difference of the means "
+            "with its 95% CI, and Welch's t-test (significant below p = 0.05).",
+            "", ablations, "",
+        ]  # fmt: skip
     if image_prefix is not None:
         parts += [f"![{ALT[kind]}]({image_prefix}{path.parent.name}/{path.name})\n" for kind, path in pictures.items()]
     return parts

@@ -19,3 +19,42 @@ def forward_flops(model: nn.Module, resolution: int, in_channels: int = 1) -> in
         model(x)
     model.train(was_training)
     return counter.get_total_flops()
+
+
+def upsampling_pools(model: nn.Module, resolution: int) -> list[str]:
+    """The adaptive pools that enlarge their input at this resolution ("1x1 -> 5x5"): there the network is not the
+    one designed for its input size, since its classifier sees copies of a few values. Shapes only (meta device)."""
+    found = []
+
+    def hook(module, inputs, output):
+        before, after = tuple(inputs[0].shape[-2:]), tuple(output.shape[-2:])
+        if before[0] < after[0] or before[1] < after[1]:
+            found.append(f"{before[0]}x{before[1]} -> {after[0]}x{after[1]}")
+
+    pools = [m for m in model.modules() if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))]
+    handles = [m.register_forward_hook(hook) for m in pools]
+    try:
+        with torch.no_grad():
+            model.to("meta").eval()(torch.empty(1, 1, resolution, resolution, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    return found
+
+
+def class_map_side(model: nn.Module, resolution: int) -> int | None:
+    """The side of the map that the last adaptive pool reads (NiN's class maps), or None when there is none."""
+    sides = []
+
+    def hook(module, inputs, output):
+        sides.append(inputs[0].shape[-1])
+
+    pools = [m for m in model.modules() if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))]
+    handles = [m.register_forward_hook(hook) for m in pools]
+    try:
+        with torch.no_grad():
+            model.to("meta").eval()(torch.empty(1, 1, resolution, resolution, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    return int(sides[-1]) if sides else None

@@ -39,14 +39,15 @@ def plot_file(key: summary_io.GroupKey, kind: str) -> str:
 
 
 def _points(summary: pd.DataFrame) -> pd.DataFrame:
-    """One point per (architecture, configuration) with ok seeds: means, stds over seeds, params, n; by label."""
-    columns = ["acc", "acc_std", "eps", "eps_std", "params", "n"]
+    """One point per row with learned seeds: mean accuracy and its 95% CI half width, mean throughput and its std,
+    params, n (learned seeds); by label. Runs that did not learn are not points."""
+    columns = ["acc", "acc_ci", "eps", "eps_std", "params", "n"]
     rows = {
-        s.label: (s.test_acc, s.test_acc_std, s.train_eps, s.train_eps_std, int(s.first.params), s.n_ok)
-        for s in summary.itertuples() if s.n_ok and pd.notna(s.test_acc) and pd.notna(s.train_eps)
+        s.label: (s.acc.mean, s.acc.half_width, s.train_eps, s.train_eps_std, int(s.first.params), s.n_learned)
+        for s in summary.itertuples() if s.n_learned and pd.notna(s.train_eps)
     }  # fmt: skip
     points = pd.DataFrame.from_dict(rows, orient="index", columns=columns).astype(float)
-    return points.fillna({"acc_std": 0.0, "eps_std": 0.0})
+    return points.fillna({"acc_ci": 0.0, "eps_std": 0.0})
 
 
 def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
@@ -94,7 +95,7 @@ def accuracy_vs_throughput(group: summary_io.Group) -> plt.Figure:
     sizes = 30 + 400 * np.sqrt(points.params / points.params.max()) if len(points) else []
     for i, (arch, p) in enumerate(points.iterrows()):
         if p.n > 1:
-            ax.errorbar(p.eps, p.acc, xerr=p.eps_std, yerr=p.acc_std, fmt="none", ecolor="0.4", capsize=3, zorder=2)
+            ax.errorbar(p.eps, p.acc, xerr=p.eps_std, yerr=p.acc_ci, fmt="none", ecolor="0.4", capsize=3, zorder=2)
         ax.scatter([p.eps], [p.acc], s=[sizes.iloc[i]], color=COLORS[i % len(COLORS)], alpha=0.8,
                    edgecolor="black", linewidth=0.6, zorder=3,
                    label=f"{arch} ({p.params / 1e6:.2f} M params, n={int(p.n)})")  # fmt: skip
@@ -106,7 +107,12 @@ def accuracy_vs_throughput(group: summary_io.Group) -> plt.Figure:
     ax.set_xlabel("training throughput (examples/sec, log scale)")
     ax.set_ylabel("test accuracy after the last epoch")
     ax.grid(True, which="both", alpha=0.3)
-    _title(ax, group, "Accuracy against training throughput (marker area ~ parameter count; bars: std over seeds)")
+    _title(
+        ax,
+        group,
+        "Accuracy against training throughput (marker area ~ parameter count; bars: 95% CI of accuracy, std of "
+        "throughput)",
+    )
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, markerscale=0.6)
     fig.tight_layout()  # before the names are placed: it moves the axes
     for (arch, p), offset in zip(points.iterrows(), _label_offsets(ax, points)):
@@ -117,7 +123,7 @@ def accuracy_vs_throughput(group: summary_io.Group) -> plt.Figure:
 
 def learning_curves(group: summary_io.Group) -> plt.Figure:
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI)
-    curves = [(s.label, s.ok_epochs) for s in group.summary.itertuples() if s.n_ok]
+    curves = [(s.label, s.learned_epochs) for s in group.summary.itertuples() if s.n_learned]
     for i, (arch, runs) in enumerate(curves):
         n = min(len(e) for e in runs)
         epochs = np.arange(1, n + 1)
@@ -143,46 +149,50 @@ def learning_curves(group: summary_io.Group) -> plt.Figure:
 
 
 def ablation_numbers(group: summary_io.Group) -> pd.DataFrame | None:
-    """Each ablation relative to ``nin`` trained under the same configuration: Δ accuracy in points, params and
-    throughput ratios."""
-    pairs = [(s, b) for s, b in group.ablations if s.n_ok and b.n_ok and s.train_eps and b.train_eps]
-    if not pairs:
-        return None
-    return pd.DataFrame(
-        {
-            "acc_pp": [(s.test_acc - b.test_acc) * 100 for s, b in pairs],
-            "params": [s.first.params / b.first.params for s, b in pairs],
-            "throughput": [s.train_eps / b.train_eps for s, b in pairs],
-        },
-        index=[s.label for s, _ in pairs],
-    )
+    """The ablations with an accuracy result (``summary.ablation_results``): Δ accuracy in points with its 95% CI,
+    and Δ throughput in percent with its CI where there is one. None when no ablation has a result."""
+    rows = {}
+    for r in group.ablations:
+        acc, speed, base = r["accuracy"], r["throughput"], r["nin"].train_eps
+        if acc is None:
+            continue
+        rows[r["ablation"].label] = {
+            "acc_pp": acc.difference * 100, "acc_low": acc.low * 100, "acc_high": acc.high * 100,
+            "acc_significant": acc.significant,
+            "speed_pct": speed.difference * 100 / base if speed else np.nan,
+            "speed_low": speed.low * 100 / base if speed else np.nan,
+            "speed_high": speed.high * 100 / base if speed else np.nan,
+            "speed_significant": bool(speed and speed.significant),
+        }  # fmt: skip
+    return pd.DataFrame.from_dict(rows, orient="index") if rows else None
 
 
 def nin_ablations(group: summary_io.Group) -> plt.Figure | None:
     numbers = ablation_numbers(group)
     if numbers is None:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=SIZE_IN, dpi=DPI, sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI, sharey=True)
     y = np.arange(len(numbers))
-    panels = (
-        ("acc_pp", "test accuracy − nin's (points)", 0.0),
-        ("params", "parameters ÷ nin's", 1.0),
-        ("throughput", "training throughput ÷ nin's", 1.0),
-    )
-    for ax, (field, label, neutral) in zip(axes, panels):
-        values = numbers[field].to_numpy()
-        colors = ["tab:green" if (v >= neutral) == (field != "params") else "tab:red" for v in values]
-        ax.barh(y, values - neutral, left=neutral, color=colors, alpha=0.8)
-        ax.axvline(neutral, color="black", linewidth=0.8)
-        for yi, v in zip(y, values):
-            ax.annotate(f"{v:+.1f}" if field == "acc_pp" else f"{v:.2f}x", (v, yi), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=8)  # fmt: skip
+    panels = (("acc", "test accuracy − nin's (points), 95% CI"), ("speed", "training throughput − nin's (%), 95% CI"))
+    for ax, (field, label) in zip(axes, panels):
+        value, low, high = (numbers[f"{field}_{k}"].to_numpy(dtype=float) for k in (
+            "pp" if field == "acc" else "pct", "low", "high"))  # fmt: skip
+        significant = numbers[f"{field}_significant"].to_numpy()
+        colors = ["tab:blue" if sig else "0.6" for sig in significant]
+        ax.barh(y, np.nan_to_num(value), color=colors, alpha=0.8)
+        ax.errorbar(value, y, xerr=[value - low, high - value], fmt="none", ecolor="black", capsize=4)
+        ax.axvline(0, color="black", linewidth=0.8)
+        for yi, v, sig in zip(y, value, significant):
+            if not np.isnan(v):
+                ax.annotate(f"{v:+.1f}{'' if sig else ' (n.s.)'}", (v, yi), xytext=(3, 8), textcoords="offset points",
+                            va="center", fontsize=8)  # fmt: skip
         ax.set_xlabel(label)
         ax.grid(True, axis="x", alpha=0.3)
         ax.margins(x=0.25)
     axes[0].set_yticks(y, numbers.index)
     axes[0].invert_yaxis()
-    fig.suptitle(f"NiN ablations relative to nin\n{_subtitle(group)}", fontsize=11)
+    fig.suptitle(f"NiN ablations against nin (blue: significant, Welch p < 0.05; grey: not)\n{_subtitle(group)}",
+                 fontsize=11)  # fmt: skip
     fig.tight_layout()
     return fig
 
@@ -192,8 +202,8 @@ RENDERERS = {"pareto": accuracy_vs_throughput, "curves": learning_curves, "ablat
 
 def render_group(group: summary_io.Group, out_dir: Path) -> dict[str, Path]:
     """Every picture of one group, as kind -> file written; {} for a group with nothing to draw."""
-    if group.key.data != "real" or not group.has_ok:
-        return {}
+    if not group.accuracy_is_result or not (group.summary.n_learned > 0).any():
+        return {}  # no accuracy plot from runs whose accuracy is no result
     written = {}
     for kind in KINDS:
         fig = RENDERERS[kind](group)

@@ -85,6 +85,9 @@ class Reference:
     examples_per_sec_low: float
     examples_per_sec_high: float
     device: str
+    builds: int | None = None
+    single_builds: bool = False
+    not_converged: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -249,9 +252,26 @@ def upgrade_v1(old: dict) -> dict:
     new["final"] = old.get("final")
     for key in ("description", "tags", "reference"):
         new.setdefault(key, "" if key == "description" else [] if key == "tags" else None)
-    if new["reference"] is not None:
-        new["reference"] = {"device": "", **new["reference"]}
+    _refresh_from_registry(new)
     return new
+
+
+def _refresh_from_registry(record: dict) -> None:
+    """Tags and published numbers from the registry (the same source the runner copies from), where it has the
+    entry: schema 1 copied an older, cruder form (NiN's range included its diverged build)."""
+    import archs
+
+    try:
+        entry = archs.get_entry(record["arch"])
+    except KeyError:
+        if record["reference"] is not None:
+            record["reference"] = {"device": "", **record["reference"]}
+        return
+    record["tags"] = list(entry.tags)
+    published = entry.published
+    record["reference"] = (
+        None if published is None else {**dataclasses.asdict(published), "not_converged": list(published.not_converged)}
+    )
 
 
 def read_record(path: Path) -> tuple[RunRecord | None, str | None]:

@@ -194,6 +194,12 @@ def is_oom(err: BaseException) -> bool:
     return isinstance(err, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(err).lower()
 
 
+def reference_of(entry) -> Reference | None:
+    if entry.published is None:
+        return None
+    return Reference(**{**dataclasses.asdict(entry.published), "not_converged": list(entry.published.not_converged)})
+
+
 def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_retry: bool = False) -> RunRecord:
     """Train one configuration and return its run record; failures become the record's status."""
     entry = archs.get_entry(config.arch)
@@ -203,7 +209,7 @@ def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_ret
     static = dict(
         arch=config.arch, description=entry.description, tags=list(entry.tags), config=config,
         params=count_params(model), flops=forward_flops(model, config.resolution),
-        reference=Reference(**dataclasses.asdict(entry.published)) if entry.published else None,
+        reference=reference_of(entry),
         env=machine.fingerprint(device),
         data=DataInfo(data.source, data.location, len(data.train_labels), len(data.test_labels), dict(data.sha256)),
     )  # fmt: skip

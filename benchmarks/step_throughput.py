@@ -39,7 +39,7 @@ def latest_per_device(folder: Path, warn=None) -> dict[str, dict]:
         if not kinds & {"train_step", "inference"}:
             continue
         info = data.get("machine_info", {})
-        device = info.get("machine") or info.get("device_name", "?")
+        device = info.get("cnn_bench_machine") or info.get("device_name", "?")
         stamp = (str(data.get("datetime", "")), path.name)
         if device not in newest or stamp > newest[device][:2]:
             newest[device] = (*stamp, data)

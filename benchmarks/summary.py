@@ -1,8 +1,9 @@
 """The run records summarised once, per leaderboard group, for the tables and the plots alike.
 
-A group is one (machine, profile, precision, data) — ``GROUP``, the only definition of it. Inside a group, one
-row per (architecture, configuration) over its seeds. The leaderboard and the plots both read ``Group`` objects
-and never go back to the records.
+A group is one (machine, profile, precision, data) — ``GroupKey``, the only definition of it. Inside a group, one
+row per (architecture, configuration, batch actually used) over its seeds. Accuracy is summarised over the seeds
+that learned (``stats.learned``): a run left at chance is counted apart, never averaged in. The leaderboard and the
+plots both read ``Group`` objects and never go back to the records.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from typing import NamedTuple
 
 import pandas as pd
 
+import archs
+from benchmarks import stats
+from benchmarks.config import PROFILES
+from benchmarks.model_stats import class_map_side, upsampling_pools
 from benchmarks.records import RunRecord
 
 # what must match for an ablation to be compared with nin (besides the group)
 SAME_CONFIG = ["epochs", "batch_size", "lr", "optimizer", "resolution", "train_subset", "test_subset", "fast"]
+RECIPE = [k for k in SAME_CONFIG if k != "fast"]  # what must match for a fast-path row to be set against --exact
+LAST_EPOCHS = 3  # the "last epochs" mean: the final epochs' test accuracies, averaged per seed
 
 
 class GroupKey(NamedTuple):
@@ -39,16 +46,48 @@ class Group:
     device_names: tuple[str, ...]  # the human-readable names its records give (one, unless the name format changed)
     torch_versions: tuple[str, ...]
     runs: pd.DataFrame  # one row per record
-    summary: pd.DataFrame  # one row per (architecture, configuration)
-    ablations: list[tuple]  # (ablation, nin) summary rows trained under the same configuration
+    summary: pd.DataFrame  # one row per (architecture, configuration, batch used)
+    ablations: list[dict]  # one per ablation trained beside nin under the same configuration: a result or a reason
 
     @property
     def has_ok(self) -> bool:
         return bool((self.runs.status == "ok").any())
 
+    @property
+    def accuracy_is_result(self) -> bool:
+        """Whether this group's accuracies mean anything: real data, and a profile long enough to converge."""
+        profile = PROFILES.get(self.key.profile)
+        return self.key.data == "real" and (profile is None or profile.accuracy_is_result)
+
+    @property
+    def evidence(self) -> tuple:
+        """Sort key, strongest first: accuracy that is a result, then the most learned seeds per row."""
+        best = int(self.summary.n_learned.max()) if len(self.summary) else 0
+        return (not self.accuracy_is_result, -best, self.key)
+
 
 def group_key(record: RunRecord) -> GroupKey:
     return GroupKey(record.machine, record.config.profile, record.config.precision, record.data.source)
+
+
+def _last_epochs_mean(epochs) -> float | None:
+    if len(epochs) < LAST_EPOCHS:
+        return None
+    return sum(e.test_acc for e in epochs[-LAST_EPOCHS:]) / LAST_EPOCHS
+
+
+def _design_note(arch: str, resolution: int) -> str:
+    """Where the run's input makes the network another one than its design (an adaptive pool that upsamples)."""
+    try:
+        entry = archs.get_entry(arch)
+    except KeyError:
+        return ""
+    if resolution >= entry.input_size:
+        return ""
+    pools = upsampling_pools(entry.build(), resolution)
+    if not pools:
+        return ""
+    return f"not d2l's network at {resolution} px: its adaptive pool upsamples {', '.join(pools)}"
 
 
 def frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -64,89 +103,142 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
             **{k: getattr(c, k) for k in SAME_CONFIG},
             "params": r.params, "gflops": r.flops / 1e9,
             "test_acc": final.test_acc if final else None, "train_acc": final.train_acc if final else None,
+            "last_acc": _last_epochs_mean(r.epochs) if final else None,
+            "learned": final is not None and stats.learned(final.test_acc),
             "train_eps": final.train_examples_per_sec if final else None,
             "train_seconds": final.train_seconds if final else None,
             "peak_mib": r.peak_memory_bytes / 2**20 if r.peak_memory_bytes else None,
-            "ref_acc_low": ref.test_acc_low if ref else None, "ref_acc_high": ref.test_acc_high if ref else None,
-            "ref_eps_low": ref.examples_per_sec_low if ref else None,
-            "ref_eps_high": ref.examples_per_sec_high if ref else None,
-            "ref_device": ref.device if ref else None,
+            "reference": ref,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def mean_std_text(values: pd.Series, digits: int = 3) -> str:
-    values = values.dropna()
-    if values.empty:
-        return ""
-    if len(values) == 1:
-        return f"{values.iloc[0]:.{digits}f} (n=1)"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f} (n={len(values)})"
-
-
 def failures_text(group: pd.DataFrame) -> str:
-    failed = group[group.status != "ok"]
+    """The seeds that gave no accuracy, by what happened to them: failures by status, and runs left at chance."""
     parts = []
-    for status, rows in failed.groupby("status", sort=True):
+    for status, rows in group[group.status != "ok"].groupby("status", sort=True):
         text = status
         if status == "diverged":
             epochs = sorted({int(e) for e in rows.diverged_epoch.dropna()})
             text += f" (epoch {', '.join(map(str, epochs))})" if epochs else ""
         parts.append(f"{len(rows)} {text}" if len(group) > 1 else text)
+    stuck = group[(group.status == "ok") & ~group.learned]
+    if len(stuck):
+        parts.append(f"{len(stuck)} did not learn (≤ {stats.LEARNED_ABOVE:.2f})")
     return ", ".join(parts)
 
 
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (architecture, configuration, batch actually used): means and stds over the ok seeds, failures
-    named. A seed that an out-of-memory retry trained at a smaller batch is a row of its own, never averaged in.
+def _in_range(values: list[float], ref) -> str:
+    if ref is None or ref.single_builds or not values:
+        return ""
+    inside = sum(ref.test_acc_low <= v <= ref.test_acc_high for v in values)
+    return f"{inside} of {len(values)}"
 
-    ``label`` is the architecture's name, with the configuration id added where one architecture has several, and
-    the retry said where there was one.
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (architecture, configuration, batch actually used) over its seeds, failures named.
+
+    A seed that an out-of-memory retry trained at a smaller batch is a row of its own, never averaged in. ``label``
+    is the architecture's name, with the configuration id added where one architecture has several, and the
+    retry said where there was one.
     """
     rows = []
     configs_per_arch = df.groupby("arch").run_id.nunique()
     for (arch, run_id, batch_used), g in df.groupby(["arch", "run_id", "batch_used"], sort=True):
         ok, first = g[g.status == "ok"], g.iloc[0]
-        some = len(ok) > 0
+        good = ok[ok.learned]
         label = arch if configs_per_arch[arch] == 1 else f"{arch} [{run_id[:6]}]"
         if first.oom_retried:
             label += f" (OOM retry: batch {int(batch_used)}, lr not scaled)"
+        accs = list(good.test_acc)
+        last = [v for v in good.last_acc if v is not None and pd.notna(v)]
         rows.append({
-            "arch": arch, "run_id": run_id, "first": first, "n_ok": len(ok), "failures": failures_text(g),
-            "label": label,
-            "test_acc": ok.test_acc.mean() if some else None, "test_acc_std": ok.test_acc.std(ddof=1) if some else None,
-            "test_acc_text": mean_std_text(ok.test_acc),
-            "train_acc": ok.train_acc.mean() if some else None,
-            "train_eps": ok.train_eps.mean() if some else None, "train_eps_std": ok.train_eps.std(ddof=1) if some else None,
-            "train_seconds": ok.train_seconds.mean() if some else None,
-            "peak_mib": ok.peak_mib.max() if some else None,
-            "ok_epochs": list(ok.epochs_log),
+            "arch": arch, "run_id": run_id, "first": first, "label": label,
+            "n_ok": len(ok), "n_learned": len(good), "failures": failures_text(g),
+            "accs": accs, "acc": stats.mean_ci(accs), "last_acc": stats.mean_ci(last),
+            "test_acc": sum(accs) / len(accs) if accs else None,
+            "train_acc": good.train_acc.mean() if len(good) else None,
+            "eps_values": list(ok.train_eps.dropna()),
+            "train_eps": ok.train_eps.mean() if len(ok) else None,
+            "train_eps_std": ok.train_eps.std(ddof=1) if len(ok) > 1 else None,
+            "train_seconds": ok.train_seconds.mean() if len(ok) else None,
+            "peak_mib": ok.peak_mib.max() if len(ok) else None,
+            "ok_epochs": list(ok.epochs_log), "learned_epochs": list(good.epochs_log),
+            "in_range": _in_range(accs, first.reference),
+            "design_note": _design_note(arch, int(first.resolution)),
+            "vs_exact": None,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def ablation_pairs(summary: pd.DataFrame) -> list[tuple]:
-    """(ablation, nin) summary rows trained under the same configuration, in the summary's order."""
+def _config_key(row, fields) -> tuple:
+    return tuple(str(getattr(row.first, k)) for k in fields)
 
-    def key(s):
-        return tuple(str(getattr(s.first, k)) for k in SAME_CONFIG)
 
-    base = {key(s): s for s in summary.itertuples() if s.arch == "nin"}
-    return [(s, base[key(s)]) for s in summary.itertuples() if "ablation" in s.first.tags and key(s) in base]
+def ablation_results(summary: pd.DataFrame) -> list[dict]:
+    """Each ablation against ``nin`` trained under the same configuration: Welch's test of the accuracies (and of
+    the throughputs) where both arms have ``stats.MIN_SEEDS`` learned seeds and nin left chance; otherwise why not.
+
+    An ablation tagged ``needs-spatial-map`` (GAP against a fully connected head) means something only where NiN's
+    last class map is larger than 1x1; at a smaller input both heads see one value per class.
+    """
+    base = {_config_key(s, SAME_CONFIG): s for s in summary.itertuples() if s.arch == "nin"}
+    out = []
+    for s in summary.itertuples():
+        if "ablation" not in s.first.tags or _config_key(s, SAME_CONFIG) not in base:
+            continue
+        b = base[_config_key(s, SAME_CONFIG)]
+        result = {"ablation": s, "nin": b, "accuracy": None, "throughput": None, "reason": ""}
+        side = None
+        if "needs-spatial-map" in s.first.tags:
+            try:
+                side = class_map_side(archs.get_model("nin"), int(s.first.resolution))
+            except Exception:  # shapes only; an unknown layout means no judgement either way
+                side = None
+        if side is not None and side <= 1:
+            result["reason"] = f"meaningless at {int(s.first.resolution)} px: NiN's last map is {side}x{side}"
+        elif b.n_learned < stats.MIN_SEEDS or s.n_learned < stats.MIN_SEEDS:
+            result["reason"] = (f"needs {stats.MIN_SEEDS} learned seeds in each arm (has {s.n_learned}, "
+                                f"nin {b.n_learned})")  # fmt: skip
+        else:
+            result["accuracy"] = stats.welch(s.accs, b.accs)
+        if len(s.eps_values) >= stats.MIN_SEEDS and len(b.eps_values) >= stats.MIN_SEEDS:
+            result["throughput"] = stats.welch(s.eps_values, b.eps_values)
+        out.append(result)
+    return out
+
+
+def _set_vs_exact(summaries: dict[GroupKey, pd.DataFrame]) -> None:
+    """Each fast-path row's throughput over the ``--exact`` row of the same machine, profile and recipe."""
+    from benchmarks.config import EXACT
+
+    exact = {}
+    for key, summary in summaries.items():
+        for s in summary.itertuples():
+            if s.first.fast == EXACT and s.train_eps:
+                exact[(key.machine, key.profile, key.data, s.arch, _config_key(s, RECIPE))] = s.train_eps
+    for key, summary in summaries.items():
+        if len(summary):
+            summary["vs_exact"] = [
+                s.train_eps / exact[k] if s.first.fast != EXACT and s.train_eps and
+                (k := (key.machine, key.profile, key.data, s.arch, _config_key(s, RECIPE))) in exact else None
+                for s in summary.itertuples()
+            ]  # fmt: skip
 
 
 def groups(records: list[RunRecord]) -> list[Group]:
-    """Every group of the records, sorted by key, each summarised once."""
+    """Every group of the records, each summarised once, the strongest evidence first."""
     by_key: dict[GroupKey, list[RunRecord]] = {}
     for r in records:
         by_key.setdefault(group_key(r), []).append(r)
-    out = []
-    for key in sorted(by_key):
-        members = sorted(by_key[key], key=lambda r: (r.arch, r.run_id, r.config.seed))
-        runs = frame(members)
-        summary = summarize(runs)
-        out.append(Group(
-            key, tuple(sorted(set(runs.device_name))), tuple(sorted(set(runs.torch))), runs, summary,
-            ablation_pairs(summary),
-        ))  # fmt: skip
-    return out
+    frames, summaries = {}, {}
+    for key, members in by_key.items():
+        frames[key] = frame(sorted(members, key=lambda r: (r.arch, r.run_id, r.config.seed)))
+        summaries[key] = summarize(frames[key])
+    _set_vs_exact(summaries)
+    out = [
+        Group(key, tuple(sorted(set(frames[key].device_name))), tuple(sorted(set(frames[key].torch))), frames[key],
+              summaries[key], ablation_results(summaries[key]))
+        for key in by_key
+    ]  # fmt: skip
+    return sorted(out, key=lambda g: g.evidence)

@@ -24,7 +24,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["torch"] = torch.__version__
     machine_info["cuda"] = torch.version.cuda
     machine_info["device"] = device
-    machine_info["machine"] = machine.machine_slug(device)
+    machine_info["cnn_bench_machine"] = machine.machine_slug(device)  # "machine" is pytest-benchmark's own
     machine_info["device_name"] = machine.device_name(device)
     machine_info["fast_defaults"] = {**fast.__dict__, "why": why}
     machine_info["fingerprint"] = machine.fingerprint(device)

@@ -7,7 +7,11 @@ from benchmarks.config import FastPath, RunConfig
 from benchmarks.records import DataInfo, EpochLog, Final, Reference, RunRecord
 
 NIN_PARAMS = {"nin": 1_992_166, "nin-no-1x1": 1_546_058, "lenet": 61_706}
-REFERENCE = {"lenet": (0.779, 0.824, 55_297, 84_565), "nin": (0.100, 0.879, 3_088, 3_193)}
+REFERENCE = {
+    "lenet": Reference(0.779, 0.824, 55_297, 84_565, "Tesla V100", builds=23),
+    "nin": Reference(0.772, 0.879, 3_088, 3_193, "Tesla V100", builds=22, not_converged=[0.100]),
+    "lenet-bn": Reference(0.708, 0.838, 50_597, 57_912, "Tesla V100", builds=2, single_builds=True),
+}
 FAST = FastPath("bf16", True, True, "default", "fused", True, False)
 
 
@@ -20,8 +24,9 @@ def make_config(arch, seed, profile="full", machine="test-gpu", epochs=2, **chan
     return RunConfig(**values)
 
 
-def make_record(arch, seed, test_acc, eps, status="ok", profile="full", machine="test-gpu", epochs=2, **extra):
-    config = make_config(arch, seed, profile, machine, epochs)
+def make_record(arch, seed, test_acc, eps, status="ok", profile="full", machine="test-gpu", epochs=2, fast=FAST,
+                **extra):  # fmt: skip
+    config = make_config(arch, seed, profile, machine, epochs, fast=fast)
     ref = REFERENCE.get(arch)
     per_epoch = [
         EpochLog(epoch=e + 1, train_loss=2.0 / (e + 1), train_acc=test_acc - 0.05 + 0.01 * e,
@@ -36,7 +41,7 @@ def make_record(arch, seed, test_acc, eps, status="ok", profile="full", machine=
         arch=arch, description=f"{arch} by hand", tags=["nin", "ablation"] if arch.startswith("nin-") else [arch],
         config=config, params=NIN_PARAMS.get(arch, 1000),
         flops=1_524_594_704 if arch.startswith("nin") else 833_040,
-        reference=None if ref is None else Reference(*ref, device="Tesla V100"),
+        reference=ref,
         env={"machine": machine, "device": "cuda", "device_name": f"{machine} by name", "torch": "2.13.0"},
         data=DataInfo("real", "by hand", 60_000, 10_000),
         status=status, epochs=per_epoch if status == "ok" else per_epoch[:1],
@@ -58,3 +63,13 @@ def standard_set(folder: Path) -> None:
     write(folder, *make_record("nin", 2, 0.1, 30_000.0, status="diverged", diverged_epoch=2))
     for seed, acc in enumerate((0.85, 0.87)):
         write(folder, *make_record("nin-no-1x1", seed, acc, 40_000.0))
+
+
+def ablation_set(folder: Path) -> None:
+    """nin and nin-no-1x1 with three learned seeds each, nin-one-1x1 with two: one ablation with a result."""
+    for seed, acc in enumerate((0.86, 0.87, 0.88)):
+        write(folder, *make_record("nin", seed, acc, 30_000.0 + 100 * seed))
+    for seed, acc in enumerate((0.83, 0.84, 0.845)):
+        write(folder, *make_record("nin-no-1x1", seed, acc, 40_000.0 + 100 * seed))
+    for seed, acc in enumerate((0.85, 0.86)):
+        write(folder, *make_record("nin-one-1x1", seed, acc, 35_000.0))

@@ -5,7 +5,7 @@ import pytest
 from matplotlib.collections import PathCollection
 
 from benchmarks import plots, records, summary
-from tests.records_by_hand import make_record, standard_set, write
+from tests.records_by_hand import ablation_set, make_record, standard_set, write
 
 
 def one_group(folder):
@@ -19,16 +19,22 @@ def hand_records(tmp_path):
     return one_group(tmp_path / "runs")
 
 
+@pytest.fixture
+def ablations(tmp_path):
+    ablation_set(tmp_path / "ablations")
+    return one_group(tmp_path / "ablations")
+
+
 def png_size(path):
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", header[16:24])
 
 
-def test_every_plot_is_a_png_of_the_stated_size(hand_records, tmp_path):
-    written = plots.render_all([hand_records], tmp_path / "out")
-    assert list(written) == [hand_records.key]
-    files = written[hand_records.key]
+def test_every_plot_is_a_png_of_the_stated_size(ablations, tmp_path):
+    written = plots.render_all([ablations], tmp_path / "out")
+    assert list(written) == [ablations.key]
+    files = written[ablations.key]
     assert {k: p.name for k, p in files.items()} == {k: f"test-gpu-full-bf16-{k}.png" for k in plots.KINDS}
     assert sorted((tmp_path / "out" / "plots").iterdir()) == sorted(files.values())  # reported = written
     width, height = plots.SIZE_IN[0] * plots.DPI, plots.SIZE_IN[1] * plots.DPI
@@ -67,15 +73,19 @@ def test_learning_curves_are_the_mean_over_seeds(hand_records):
     assert np.allclose(loss.get_ydata(), [2.0, 1.0])
 
 
-def test_ablation_chart_is_relative_to_nin(hand_records):
-    numbers = plots.ablation_numbers(hand_records)
-    assert list(numbers.index) == ["nin-no-1x1"]
-    assert numbers.loc["nin-no-1x1", "acc_pp"] == pytest.approx(-1.0)
-    assert numbers.loc["nin-no-1x1", "params"] == pytest.approx(1_546_058 / 1_992_166)
-    assert numbers.loc["nin-no-1x1", "throughput"] == pytest.approx(40_000 / 30_000)
-    fig = plots.nin_ablations(hand_records)
-    widths = [patch.get_width() for ax in fig.axes for patch in ax.patches]
-    assert np.allclose(widths, [-1.0, 1_546_058 / 1_992_166 - 1, 40_000 / 30_000 - 1])
+def test_ablation_chart_shows_tested_differences_with_their_ci(ablations, hand_records):
+    from benchmarks import stats
+
+    numbers = plots.ablation_numbers(ablations)
+    assert list(numbers.index) == ["nin-no-1x1"]  # nin-one-1x1 has two seeds: no result, no bar
+    welch = stats.welch([0.83, 0.84, 0.845], [0.86, 0.87, 0.88])
+    assert numbers.loc["nin-no-1x1", "acc_pp"] == pytest.approx(welch.difference * 100)
+    assert numbers.loc["nin-no-1x1", "acc_low"] == pytest.approx(welch.low * 100)
+    assert bool(numbers.loc["nin-no-1x1", "acc_significant"])
+    fig = plots.nin_ablations(ablations)
+    widths = [patch.get_width() for patch in fig.axes[0].patches]
+    assert np.allclose(widths, [welch.difference * 100])
+    assert plots.nin_ablations(hand_records) is None  # two seeds a side: nothing to draw
 
 
 def test_no_ablation_chart_without_nin(tmp_path):
