@@ -10,9 +10,10 @@ Every field of ``RunConfig`` (and of the ``FastPath`` inside it) is settable fro
 | device | `--device` (its kind is kept: cpu, cuda) | | | cuda when present |
 | seed | `--seeds` | | | 0 |
 | epochs | `--epochs` | recipe's / 3 | `Recipe.epochs` | |
-| batch_size | `--batch-size` | | `Recipe.batch_size` | |
-| lr | `--lr` | | `Recipe.lr` | |
-| optimizer | `--optimizer` | | `Recipe.optimizer` | |
+| batch_size | `--batch-size` | | `Recipe.batch_size` (fast recipe: 128) | |
+| lr | `--lr` | | `Recipe.lr` (fast recipe: 0.003, the peak) | |
+| optimizer | `--optimizer` | | `Recipe.optimizer` (fast recipe: adamw) | |
+| recipe (its parts: `benchmarks.recipes.TrainRecipe`) | `--recipe` | | d2l: the entry's; fast: one for all | d2l |
 | resolution | `--resolution` | entry's / 72 for 224-px entries | | |
 | train_subset, test_subset | `--train-subset`, `--test-subset` | all / 5,000 and 2,000 | | |
 | data | `--synthetic` | | | real |
@@ -35,7 +36,9 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from archs import ModelEntry
+from benchmarks import recipes
 from benchmarks.machine import Capability
+from benchmarks.recipes import D2L, TrainRecipe
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTIMIZER_IMPLS = ("for-loop", "foreach", "fused")  # torch.optim's names for the three ways to run a step
@@ -102,6 +105,7 @@ class RunConfig:
     fast: FastPath
     optimizer: str = "sgd"
     data: str = "real"  # or "synthetic"
+    recipe: TrainRecipe = D2L
 
     @property
     def precision(self) -> str:
@@ -161,11 +165,21 @@ def resolve_fast(defaults: FastPath, overrides: dict, exact: bool = False) -> Fa
 def resolve(
     entry: ModelEntry, profile: Profile, machine: str, device_kind: str, seed: int, fast: FastPath, overrides: dict
 ) -> RunConfig:
-    """The configuration for one (architecture, seed); ``overrides`` holds the command line's explicit values."""
+    """The configuration for one (architecture, seed); ``overrides`` holds the command line's explicit values.
+
+    ``overrides["recipe"] == "fast"`` trains with ``recipes.FAST`` and its optimizer, peak lr and batch size in
+    place of the entry's; the epochs still come from the profile or the entry.
+    """
 
     def pick(key, default):
         value = overrides.get(key)
         return default if value is None else value
+
+    fast_recipe = overrides.get("recipe") == "fast"
+    recipe = recipes.FAST if fast_recipe else D2L
+    base_lr = recipes.FAST_LR if fast_recipe else entry.recipe.lr
+    base_batch = recipes.FAST_BATCH if fast_recipe else entry.recipe.batch_size
+    base_optimizer = recipes.FAST_OPTIMIZER if fast_recipe else entry.recipe.optimizer
 
     return RunConfig(
         arch=entry.name,
@@ -174,12 +188,13 @@ def resolve(
         device=device_kind,
         seed=seed,
         epochs=pick("epochs", profile.epochs or entry.recipe.epochs),
-        batch_size=pick("batch_size", entry.recipe.batch_size),
-        lr=pick("lr", entry.recipe.lr),
-        optimizer=pick("optimizer", entry.recipe.optimizer),
+        batch_size=pick("batch_size", base_batch),
+        lr=pick("lr", base_lr),
+        optimizer=pick("optimizer", base_optimizer),
         resolution=pick("resolution", profile_resolution(entry, profile)),
         train_subset=pick("train_subset", profile.train_subset),
         test_subset=pick("test_subset", profile.test_subset),
         data=pick("data", "real"),
         fast=fast,
+        recipe=recipe,
     )

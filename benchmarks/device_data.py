@@ -79,6 +79,25 @@ def synthetic_fashion_mnist(seed: int = 0, train: int = 60_000, test: int = 10_0
     return Dataset(images(train), labels(train), images(test), labels(test), "synthetic", "synthetic")
 
 
+def augment(images: torch.Tensor, generator: torch.Generator, flip: bool, translate: int) -> torch.Tensor:
+    """Random horizontal flips and translations of a uint8 batch (B, H, W), on its device, per example, in a few
+    whole-batch tensor ops; shifted-in pixels are 0 (the background). Labels are untouched: the i-th image stays
+    the i-th."""
+    n, h, w = images.shape
+    device = images.device
+    if flip:
+        flipped = torch.rand(n, generator=generator).lt(0.5).to(device)
+        images = torch.where(flipped.view(n, 1, 1), images.flip(-1), images)
+    if translate:
+        t = translate
+        dy, dx = (torch.randint(-t, t + 1, (n,), generator=generator).to(device) for _ in range(2))
+        padded = F.pad(images, (t, t, t, t))
+        rows = (torch.arange(h, device=device) + t - dy.view(n, 1)).view(n, h, 1)
+        cols = (torch.arange(w, device=device) + t - dx.view(n, 1)).view(n, 1, w)
+        images = padded[torch.arange(n, device=device).view(n, 1, 1), rows, cols]
+    return images
+
+
 def prepare_batch(images_u8: torch.Tensor, resolution: int, channels_last: bool = False) -> torch.Tensor:
     """uint8 (B, H, W) -> float (B, 1, R, R) in [0, 1], resized with one batched bilinear interpolation."""
     x = images_u8.unsqueeze(1).float().div_(255.0)
@@ -98,14 +117,17 @@ class DeviceLoader:
 
     def __init__(
         self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, resolution: int,
-        shuffle: bool = False, seed: int = 0, channels_last: bool = False,
+        shuffle: bool = False, seed: int = 0, channels_last: bool = False, flip: bool = False, translate: int = 0,
     ):  # fmt: skip
         if batch_size <= 0:
             raise ValueError(f"batch size must be positive, not {batch_size}")
         self.images, self.labels = images, labels
         self.batch_size, self.resolution = batch_size, resolution
         self.shuffle, self.channels_last = shuffle, channels_last
+        self.flip, self.translate = flip, translate
         self.generator = torch.Generator().manual_seed(seed)
+        # its own stream, so that augmenting leaves the order of examples exactly as it is without
+        self.augment_generator = torch.Generator().manual_seed(seed + 1_000_003)
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
@@ -133,4 +155,6 @@ class DeviceLoader:
             else:
                 idx = order[start : start + self.batch_size]
                 images, labels = self.images[idx], self.labels[idx]
+            if self.flip or self.translate:
+                images = augment(images, self.augment_generator, self.flip, self.translate)
             yield prepare_batch(images, self.resolution, self.channels_last), labels

@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks import memory
+from benchmarks import memory, tta
 from benchmarks.config import FastPath
-from benchmarks.records import EpochLog, Final, TrainResult
+from benchmarks.recipes import D2L, TrainRecipe
+from benchmarks.records import EpochLog, EvalPoint, Final, TrainResult
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -46,6 +47,7 @@ class TrainSettings:
     device: str = "cpu"
     seed: int = 0
     fast: FastPath = FastPath()
+    recipe: TrainRecipe = D2L  # momentum, weight decay, label smoothing, schedule, evaluations per epoch
 
 
 def init_weights(model: nn.Module) -> None:
@@ -68,10 +70,32 @@ def _impl(settings: TrainSettings) -> dict:
     return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
 
 
-# The optimizers a recipe can name; d2l's train_ch6 is plain SGD: no momentum, no weight decay.
+# The optimizers a recipe can name; d2l's train_ch6 is plain SGD (its recipe has no momentum, no weight decay).
 OPTIMIZERS = {
-    "sgd": lambda params, settings: torch.optim.SGD(params, lr=settings.lr, **_impl(settings)),
+    "sgd": lambda params, s: torch.optim.SGD(
+        params,
+        lr=s.lr,
+        momentum=s.recipe.momentum,
+        nesterov=s.recipe.nesterov,
+        weight_decay=s.recipe.weight_decay,
+        **_impl(s),
+    ),
+    "adamw": lambda params, s: torch.optim.AdamW(params, lr=s.lr, weight_decay=s.recipe.weight_decay, **_impl(s)),
 }
+
+
+def lr_factor(recipe: TrainRecipe, total_steps: int):
+    """The schedule as a factor of the peak lr per step: constant, or one cycle (linear warm-up, linear decay)."""
+    if recipe.schedule == "constant":
+        return lambda step: 1.0
+    warm = max(1, round(recipe.warmup_fraction * total_steps))
+
+    def one_cycle(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return one_cycle
 
 
 def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
@@ -113,18 +137,40 @@ class Trainer:
         # static shapes: the last, smaller batch gets its own graph rather than making every graph dynamic
         self.forward = torch.compile(model, dynamic=False, mode=fast.compile_mode) if fast.compile else model
         self.optimizer = make_optimizer(model, settings)
+        self.schedule = None  # a per-step lr schedule, once the number of steps is known (``set_schedule``)
         # fp16 needs loss scaling; bf16 has fp32's range and needs none
         cuda = settings.device.startswith("cuda")
         self.scaler = torch.amp.GradScaler("cuda" if cuda else "cpu", enabled=fast.precision == "fp16" and cuda)
 
+    def set_schedule(self, total_steps: int) -> None:
+        if self.settings.recipe.schedule != "constant":
+            factor = lr_factor(self.settings.recipe, total_steps)
+            self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    def state(self) -> dict:
+        """Everything a step changes: weights and buffers, optimizer, loss scaler and schedule."""
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(), "schedule": self.schedule.state_dict() if self.schedule else None,
+        }  # fmt: skip
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.schedule:
+            self.schedule.load_state_dict(state["schedule"])
+
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.settings):
             logits = self.forward(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.settings.recipe.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.schedule:
+            self.schedule.step()
         return loss.detach(), (logits.argmax(dim=1) == y).sum()
 
     @torch.inference_mode()
@@ -160,11 +206,11 @@ def warm_up(trainer: Trainer, train_loader, test_loader) -> float:
     """Run every (batch shape, train/eval mode) the run will see once, then put the state back; the seconds taken.
 
     Compilation (one graph per shape and mode with ``dynamic=False``), cuDNN autotuning and first allocations
-    happen here, off the clock. Weights, buffers, optimizer and scaler state and the random generators are restored
+    happen here, off the clock. Weights, buffers, optimizer, scaler and schedule state and the random generators are restored
     afterwards, so the run trains exactly as it would have without the warm-up.
     """
     device = trainer.settings.device
-    saved = copy.deepcopy((trainer.model.state_dict(), trainer.optimizer.state_dict(), trainer.scaler.state_dict()))
+    saved = copy.deepcopy(trainer.state())
     rng = torch.get_rng_state(), (torch.cuda.get_rng_state(device) if device.startswith("cuda") else None)
     synchronize(device)
     start = time.perf_counter()
@@ -173,13 +219,18 @@ def warm_up(trainer: Trainer, train_loader, test_loader) -> float:
     trainer.evaluate_batches(test_loader.shape_samples())
     synchronize(device)
     seconds = time.perf_counter() - start
-    trainer.model.load_state_dict(saved[0])
-    trainer.optimizer.load_state_dict(saved[1])
-    trainer.scaler.load_state_dict(saved[2])
+    trainer.load_state(saved)
     torch.set_rng_state(rng[0])
     if rng[1] is not None:
         torch.cuda.set_rng_state(rng[1], device)
     return seconds
+
+
+def eval_steps(batches: int, per_epoch: int) -> set[int]:
+    """The batch counts (1-based) within an epoch after which the test set is evaluated: ``per_epoch`` points,
+    evenly spaced, the last at the epoch's end."""
+    per_epoch = max(1, min(per_epoch, batches))
+    return {math.ceil(batches * k / per_epoch) for k in range(1, per_epoch + 1)}
 
 
 def train(
@@ -187,33 +238,49 @@ def train(
 ) -> TrainResult:
     """Train ``model`` and return what a run record holds about it.
 
-    Every shape and mode is warmed up first (``warm_up``); then every training step and every evaluation is on the
-    clock. Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the training loss stops
-    being finite.
+    Every shape and mode is warmed up first (``warm_up``); then every training step is on the clock, and each
+    evaluation of the test set (``recipe.evals_per_epoch`` per epoch, the last at the epoch's end) is timed apart.
+    Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the training loss stops being
+    finite.
     """
     device = settings.device
     memory.reset_peak(device)
     trainer = Trainer(model, settings)
+    batches = len(train_loader)
+    trainer.set_schedule(settings.epochs * batches)
     warmup_seconds = warm_up(trainer, train_loader, test_loader)
     graphs_before = graphs_compiled()
+    at = eval_steps(batches, settings.recipe.evals_per_epoch)
     epochs: list[EpochLog] = []
+    evals: list[EvalPoint] = []
+    clock = warmup_seconds  # training seconds so far, warm-up included, evaluation excluded
+    examples = 0
     for epoch in range(1, settings.epochs + 1):
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
+        train_seconds = eval_seconds = 0.0
+        test_acc = None
         synchronize(device)
-        start = time.perf_counter()
-        for x, y in train_loader:
+        start = wall_start = time.perf_counter()
+        for i, (x, y) in enumerate(train_loader, 1):
             loss, hits = trainer.step(x, y)
             loss_sum += loss * len(y)
             correct += hits
             seen += len(y)
-        synchronize(device)
-        train_seconds = time.perf_counter() - start
+            if i in at:  # stop the clock, evaluate, restart it
+                synchronize(device)
+                train_seconds += time.perf_counter() - start
+                test_acc, seconds, _ = trainer.evaluate(test_loader)
+                eval_seconds += seconds
+                evals.append(EvalPoint(epoch - 1 + i / batches, examples + seen, clock + train_seconds, test_acc))
+                start = time.perf_counter()
         train_loss = loss_sum.item() / seen
         if not math.isfinite(train_loss):
             raise Diverged(epoch, train_loss, epochs)
-        test_acc, eval_seconds, eval_examples = trainer.evaluate(test_loader)
+        clock += train_seconds
+        examples += seen
+        n_evals = len(at)
         row = EpochLog(
             epoch=epoch,
             train_loss=train_loss,
@@ -222,8 +289,8 @@ def train(
             timed_examples=seen,
             timed_seconds=train_seconds,
             train_examples_per_sec=seen / train_seconds if train_seconds > 0 else None,
-            eval_examples_per_sec=eval_examples / eval_seconds if eval_seconds > 0 else None,
-            wall_seconds=time.perf_counter() - start,
+            eval_examples_per_sec=n_evals * test_loader.num_examples / eval_seconds if eval_seconds > 0 else None,
+            wall_seconds=time.perf_counter() - wall_start,
             eval_seconds=eval_seconds,
         )
         epochs.append(row)
@@ -234,7 +301,8 @@ def train(
     recompiled = graphs_compiled() - graphs_before
     if recompiled:
         log(f"  warning: {recompiled} graph(s) compiled inside the timed loop; the rates include compilation")
-    return summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, test_loader.num_examples)
+    evaluated = len(at) * test_loader.num_examples
+    return summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, evaluated, evals)
 
 
 def rate(examples_per_sec: float | None) -> str:
@@ -245,13 +313,13 @@ def rate(examples_per_sec: float | None) -> str:
 
 def summarize(
     epochs: list[EpochLog], warmup_seconds: float | None, peak_memory_bytes: int | None,
-    graphs_in_timed: int | None = None, test_examples: int | None = None,
+    graphs_in_timed: int | None = None, evaluated_per_epoch: int | None = None, evals: list | None = None,
 ) -> TrainResult:  # fmt: skip
     last = epochs[-1]
     timed_examples = sum(e.timed_examples for e in epochs)
     timed_seconds = sum(e.timed_seconds for e in epochs)
     eval_seconds = sum(e.eval_seconds or 0.0 for e in epochs)
-    evaluated = (test_examples or 0) * len(epochs)
+    evaluated = (evaluated_per_epoch or 0) * len(epochs)
     final = Final(
         test_acc=last.test_acc,
         train_acc=last.train_acc,
@@ -262,5 +330,6 @@ def summarize(
         warmup_seconds=warmup_seconds,
         wall_seconds=sum(e.wall_seconds for e in epochs) + (warmup_seconds or 0.0),
         graphs_compiled_in_timed=graphs_in_timed,
+        time_to_accuracy=tta.times_to_targets(evals or []),
     )
-    return TrainResult(epochs, final, peak_memory_bytes)
+    return TrainResult(epochs, final, peak_memory_bytes, list(evals or []))

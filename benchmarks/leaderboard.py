@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import plots, stats, step_throughput
+from benchmarks import plots, stats, step_throughput, tta
 from benchmarks import records as records_io
 from benchmarks import summary as summary_io
 from benchmarks.atomic import write_atomically
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _recipe(row) -> str:
     subset = f", {int(row.train_subset):,} train" if pd.notna(row.train_subset) else ""
-    return f"{int(row.epochs)} ep, bs {int(row.batch_used)}, lr {row.lr:g}, {int(row.resolution)} px{subset}"
+    return (f"{row.recipe_name}: {int(row.epochs)} ep, bs {int(row.batch_used)}, {row.optimizer} lr {row.lr:g}, "
+            f"{int(row.resolution)} px{subset}")  # fmt: skip
 
 
 def _fmt(value, fmt: str, suffix: str = "") -> str:
@@ -44,7 +45,8 @@ def _fmt(value, fmt: str, suffix: str = "") -> str:
 
 
 NUMERIC = {"params", "GFLOPs", "train acc", "train examples/s", "vs --exact", "time to train", "peak memory",
-           "Δ params", "Δ test acc (95% CI)", "p (Welch)", "Δ throughput (95% CI)", "ok runs"}  # fmt: skip
+           "Δ params", "Δ test acc (95% CI)", "p (Welch)", "Δ throughput (95% CI)", "ok runs", "target", "median",
+           "olympic mean", "n", "not reached"}  # fmt: skip
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -127,6 +129,22 @@ def d2l_table(summary: pd.DataFrame) -> str | None:
     return to_markdown(pd.DataFrame(rows)) if rows else None
 
 
+def tta_table(summary: pd.DataFrame) -> str | None:
+    """Time to each target accuracy over seeds: median and olympic mean of the training seconds, runs not reached."""
+    rows = []
+    for s in summary.itertuples():
+        for target, (median, olympic, missed) in s.tta.items():
+            n = s.n_ok
+            rows.append({
+                "architecture": _architecture(s), "target": f"{target:.2f}",
+                "median": _fmt(median, ",.1f", " s") or "not reached",
+                "olympic mean": _fmt(olympic, ",.1f", " s") or ("not reached" if n >= tta.OLYMPIC_MIN else
+                                                                  f"needs {tta.OLYMPIC_MIN} runs"),
+                "n": str(n), "not reached": str(missed),
+            })  # fmt: skip
+    return to_markdown(pd.DataFrame(rows)) if rows else None
+
+
 def _difference(d, scale: float, unit: str, digits: str) -> str:
     return f"{d.difference * scale:+{digits}}{unit} [{d.low * scale:+{digits}}, {d.high * scale:+{digits}}]"
 
@@ -186,6 +204,12 @@ def group_section(group: summary_io.Group, pictures: dict[str, Path], image_pref
             "apart, never averaged in.",
             "", results_table(group.summary), "", counts + timing, "",
         ]  # fmt: skip
+        times = tta_table(group.summary)
+        if times:
+            parts += [f"Time to accuracy: training seconds (warm-up included, evaluations excluded) until the test "
+                      f"accuracy first reached the target, over seeds; the olympic mean drops the fastest and slowest "
+                      f"run and needs {tta.OLYMPIC_MIN}; a run that never reached it counts as not reached. The "
+                      "evaluation log is in each record (`evals`).", "", times, ""]  # fmt: skip
         d2l = d2l_table(group.summary)
         if d2l:
             parts += ["Against d2l's published builds: the verdict sets our mean over learned seeds against the "

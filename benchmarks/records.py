@@ -44,6 +44,16 @@ class EpochLog:
 
 
 @dataclass(frozen=True)
+class EvalPoint:
+    """One evaluation of the test set, off the training clock: the evidence for time to accuracy."""
+
+    epoch: float  # epochs done when it was taken (1.5: half-way through the second)
+    examples: int  # training examples seen
+    train_seconds: float  # training seconds so far, warm-up included, evaluation excluded
+    test_acc: float
+
+
+@dataclass(frozen=True)
 class Final:
     """The run's result: the last epoch's accuracies and the run's rates and clocks."""
 
@@ -56,6 +66,7 @@ class Final:
     warmup_seconds: float | None  # each batch shape and mode run once before the clock: compilation, autotuning
     wall_seconds: float  # warm-up, training and evaluation
     graphs_compiled_in_timed: int | None = None  # torch.compile graphs built inside the timed loop: 0 expected
+    time_to_accuracy: dict[str, float | None] = field(default_factory=dict)  # target -> seconds (None: not reached)
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ class TrainResult:
     epochs: list[EpochLog]
     final: Final
     peak_memory_bytes: int | None
+    evals: list[EvalPoint] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,7 @@ class RunRecord:
     data: DataInfo
     status: str  # one of STATUSES
     epochs: list[EpochLog] = field(default_factory=list)  # on a diverged run, the epochs finished before it
+    evals: list[EvalPoint] = field(default_factory=list)  # every test evaluation, for time to accuracy
     final: Final | None = None  # None unless status is "ok"
     peak_memory_bytes: int | None = None  # CUDA allocator peak, or the process's resident high-water mark (CPU)
     error: str | None = None

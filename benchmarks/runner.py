@@ -32,6 +32,7 @@ from benchmarks.device_data import Dataset, DeviceLoader, real_fashion_mnist, sy
 from benchmarks.errors import UsageError
 from benchmarks.harness import OPTIMIZERS, Diverged, TrainSettings, apply_backend_settings, rate, train
 from benchmarks.model_stats import count_params, forward_flops
+from benchmarks.recipes import RECIPES
 from benchmarks.records import DataInfo, Reference, RunRecord
 from benchmarks.user_archs import add_import_argument, import_user_modules
 
@@ -45,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
-    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default: the entry's recipe's")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default: the recipe's")
+    parser.add_argument("--recipe", choices=RECIPES, default="d2l",
+                        help="d2l: the book's, per entry (default); fast: one recipe for every entry "
+                             "(benchmarks/recipes.py)")  # fmt: skip
     parser.add_argument("--resolution", type=int, help="input side in pixels")
     parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when present)")
     parser.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[0])
@@ -162,6 +166,7 @@ def plan(args) -> Plan:
     fast = resolve_fast(defaults, explicit, exact=args.exact)
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
+        "recipe": args.recipe,
         "resolution": args.resolution, "train_subset": args.train_subset, "test_subset": args.test_subset,
         "data": "synthetic" if args.synthetic else None,
     }  # fmt: skip
@@ -216,16 +221,17 @@ def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_ret
     batch_size, retries = config.batch_size, []
     while True:
         settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer, device=device,
-                                 seed=config.seed, fast=config.fast)  # fmt: skip
+                                 seed=config.seed, fast=config.fast, recipe=config.recipe)  # fmt: skip
         channels_last = config.fast.channels_last
         train_loader = DeviceLoader(data.train_images, data.train_labels, batch_size, config.resolution,
-                                    shuffle=True, seed=config.seed, channels_last=channels_last)  # fmt: skip
+                                    shuffle=True, seed=config.seed, channels_last=channels_last,
+                                    flip=config.recipe.flip, translate=config.recipe.translate)  # fmt: skip
         test_loader = DeviceLoader(data.test_images, data.test_labels, batch_size, config.resolution,
                                    channels_last=channels_last)  # fmt: skip
         used = batch_size if retries else None
         try:
             result = train(model, train_loader, test_loader, settings, log=log)
-            return RunRecord(**static, status="ok", epochs=result.epochs, final=result.final,
+            return RunRecord(**static, status="ok", epochs=result.epochs, evals=result.evals, final=result.final,
                              peak_memory_bytes=result.peak_memory_bytes, oom_retries=retries,
                              batch_size_used=used)  # fmt: skip
         except Diverged as err:
@@ -273,7 +279,8 @@ def describe_plan(p: Plan, args) -> str:
         lines[-1] += " [default for this device; --profile full|smoke to choose]"
     for c in p.configs:
         lines.append(
-            f"  {c.arch} seed {c.seed}: {c.epochs} epochs, batch {c.batch_size}, {c.optimizer} lr {c.lr:g}, "
+            f"  {c.arch} seed {c.seed}: {c.recipe.name} recipe, {c.epochs} epochs, batch {c.batch_size}, "
+            f"{c.optimizer} lr {c.lr:g}, "
             f"{c.resolution} px, train {c.train_subset or 'all'}, test {c.test_subset or 'all'}, "
             f"{'as the defaults' if c.fast == p.defaults else describe_fast(c.fast)}"
             f"{', synthetic data' if c.data == 'synthetic' else ''}"

@@ -14,13 +14,13 @@ from typing import NamedTuple
 import pandas as pd
 
 import archs
-from benchmarks import stats
+from benchmarks import stats, tta
 from benchmarks.config import PROFILES
 from benchmarks.model_stats import class_map_side, upsampling_pools
 from benchmarks.records import RunRecord
 
 # what must match for an ablation to be compared with nin (besides the group)
-SAME_CONFIG = ["epochs", "batch_size", "lr", "optimizer", "resolution", "train_subset", "test_subset", "fast"]
+SAME_CONFIG = ["epochs", "batch_size", "lr", "optimizer", "resolution", "train_subset", "test_subset", "fast", "recipe"]
 RECIPE = [k for k in SAME_CONFIG if k != "fast"]  # what must match for a fast-path row to be set against --exact
 LAST_EPOCHS = 3  # the "last epochs" mean: the final epochs' test accuracies, averaged per seed
 
@@ -108,7 +108,8 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
             "train_eps": final.train_examples_per_sec if final else None,
             "train_seconds": final.train_seconds if final else None,
             "peak_mib": r.peak_memory_bytes / 2**20 if r.peak_memory_bytes else None,
-            "reference": ref,
+            "reference": ref, "recipe_name": c.recipe.name,
+            "tta": dict(final.time_to_accuracy) if final else {},
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -143,11 +144,12 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     retry said where there was one.
     """
     rows = []
-    configs_per_arch = df.groupby("arch").run_id.nunique()
+    df = df.assign(name=[a if r == "d2l" else f"{a} ({r} recipe)" for a, r in zip(df.arch, df.recipe_name)])
+    configs_per_name = df.groupby("name").run_id.nunique()
     for (arch, run_id, batch_used), g in df.groupby(["arch", "run_id", "batch_used"], sort=True):
         ok, first = g[g.status == "ok"], g.iloc[0]
         good = ok[ok.learned]
-        label = arch if configs_per_arch[arch] == 1 else f"{arch} [{run_id[:6]}]"
+        label = first["name"] if configs_per_name[first["name"]] == 1 else f"{first['name']} [{run_id[:6]}]"
         if first.oom_retried:
             label += f" (OOM retry: batch {int(batch_used)}, lr not scaled)"
         accs = list(good.test_acc)
@@ -166,6 +168,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "ok_epochs": list(ok.epochs_log), "learned_epochs": list(good.epochs_log),
             "in_range": _in_range(accs, first.reference),
             "design_note": _design_note(arch, int(first.resolution)),
+            "tta": {t: tta.across_seeds([d.get(tta.key(t)) for d in ok.tta]) for t in tta.TARGETS}
+            if len(ok) and any(ok.tta) else {},
             "vs_exact": None,
         })  # fmt: skip
     return pd.DataFrame(rows)

@@ -1,0 +1,134 @@
+"""The recipe axis, on-device augmentation and time to accuracy."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archs
+from benchmarks import recipes, tta
+from benchmarks.config import EXACT, PROFILES, resolve
+from benchmarks.device_data import DeviceLoader, augment
+from benchmarks.harness import TrainSettings, eval_steps, init_weights, lr_factor, train
+from benchmarks.records import EvalPoint
+from tests.test_harness import learnable_data, quiet
+
+
+def configs(**overrides):
+    entry = archs.get_entry("lenet")
+    return resolve(entry, PROFILES["full"], "m", "cpu", 0, EXACT, overrides)
+
+
+def test_the_recipe_axis_changes_what_it_says_and_nothing_else():
+    book, fast = configs(), configs(recipe="fast")
+    entry = archs.get_entry("lenet").recipe
+    assert (book.optimizer, book.lr, book.batch_size, book.recipe) == ("sgd", entry.lr, entry.batch_size, recipes.D2L)
+    assert (fast.optimizer, fast.lr, fast.batch_size) == (recipes.FAST_OPTIMIZER, recipes.FAST_LR, recipes.FAST_BATCH)
+    assert fast.recipe == recipes.FAST and fast.recipe.schedule == "onecycle" and fast.recipe.flip
+    differing = {k for k, v in book.as_dict().items() if fast.as_dict()[k] != v}
+    assert differing == {"optimizer", "lr", "batch_size", "recipe"}
+    assert configs(recipe="fast", lr=0.01).lr == 0.01  # an explicit value still wins
+    assert book.run_id() != fast.run_id()
+
+
+def test_the_d2l_recipe_is_d2l_train_ch6_to_the_bit():
+    """LeNet through the harness on --exact with d2l's recipe, against train_ch6 written out by hand: same
+    losses and weights, bit for bit."""
+    images, labels = learnable_data(512)
+    test_images, test_labels = learnable_data(128, seed=1)
+
+    torch.manual_seed(7)
+    model = archs.get_model("lenet")
+    loader = DeviceLoader(images, labels, 64, 28, shuffle=True, seed=7)
+    result = train(model, loader, DeviceLoader(test_images, test_labels, 64, 28),
+                   TrainSettings(epochs=2, lr=0.9, seed=7, fast=EXACT), log=quiet)  # fmt: skip
+
+    reference = archs.get_model("lenet")
+    torch.manual_seed(7)
+    init_weights(reference)  # train_ch6: Xavier-uniform on Conv2d and Linear
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.9, foreach=False)
+    hand_loader = DeviceLoader(images, labels, 64, 28, shuffle=True, seed=7)
+    losses = []
+    for _ in range(2):
+        total = 0.0
+        for x, y in hand_loader:
+            loss = F.cross_entropy(reference(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(y)
+        losses.append(total.item() / 512)
+    assert [e.train_loss for e in result.epochs] == losses
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+
+
+def test_augmentation_keeps_labels_with_images_and_is_seeded():
+    n = 64
+    images = torch.zeros(n, 28, 28, dtype=torch.uint8)
+    labels = torch.arange(n) % 10
+    images[:, 10:18, 10:18] = (labels * 20 + 30).view(n, 1, 1).to(torch.uint8)  # each image shows its label
+    first = list(DeviceLoader(images, labels, 16, 28, shuffle=True, seed=3, flip=True, translate=2))
+    again = list(DeviceLoader(images, labels, 16, 28, shuffle=True, seed=3, flip=True, translate=2))
+    plain = list(DeviceLoader(images, labels, 16, 28, shuffle=True, seed=3))
+    for (x, y), (x2, y2), (_, y3) in zip(first, again, plain):
+        assert torch.equal(x, x2) and torch.equal(y, y2)  # seeded
+        assert torch.equal(y, y3)  # the order of examples is the one without augmentation
+        shown = (x.amax(dim=(1, 2, 3)) * 255).round().long()
+        assert torch.equal(shown, y * 20 + 30)  # every image still carries its own label
+    moved = sum(not torch.equal(a, b) for (a, _), (b, _) in zip(first, plain))
+    assert moved == len(first)
+
+
+def test_translation_moves_by_at_most_the_limit():
+    image = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    image[0, 14, 14] = 255
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        (row, col), = torch.nonzero(augment(image, g, flip=False, translate=2)[0]).tolist()  # fmt: skip
+        assert abs(row - 14) <= 2 and abs(col - 14) <= 2
+
+
+def test_one_cycle_warms_up_then_decays_to_zero():
+    factor = lr_factor(recipes.FAST, total_steps=100)
+    values = [factor(s) for s in range(100)]
+    assert values[0] == pytest.approx(1 / 20) and values[19] == 1.0
+    assert all(a >= b for a, b in zip(values[19:], values[20:])) and values[-1] == pytest.approx(1 / 80)
+    assert lr_factor(recipes.D2L, 100)(57) == 1.0
+
+
+def test_evaluations_per_epoch_are_spaced_and_off_the_clock():
+    assert eval_steps(10, 4) == {3, 5, 8, 10} and eval_steps(3, 8) == {1, 2, 3} and eval_steps(10, 1) == {10}
+    images, labels = learnable_data(512)
+    test_images, test_labels = learnable_data(128, seed=1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    recipe = recipes.TrainRecipe(evals_per_epoch=4)
+    result = train(model, DeviceLoader(images, labels, 64, 28, shuffle=True), DeviceLoader(test_images, test_labels,
+                   64, 28), TrainSettings(epochs=2, lr=0.1, recipe=recipe), log=quiet)  # fmt: skip
+    assert [e.epoch for e in result.evals] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    assert [e.examples for e in result.evals] == [128, 256, 384, 512, 640, 768, 896, 1024]
+    seconds = [e.train_seconds for e in result.evals]
+    assert seconds == sorted(seconds)
+    assert seconds[-1] == pytest.approx(result.final.train_seconds)  # the clock excludes the evaluations
+    assert result.epochs[-1].test_acc == result.evals[-1].test_acc
+
+
+def log(*points):
+    return [EvalPoint(i + 1.0, 1000 * (i + 1), seconds, acc) for i, (seconds, acc) in enumerate(points)]
+
+
+def test_time_to_accuracy_on_known_logs():
+    run = log((10.0, 0.80), (20.0, 0.86), (30.0, 0.91), (40.0, 0.905))
+    assert tta.time_to(run, 0.85) == 20.0 and tta.time_to(run, 0.90) == 30.0
+    assert tta.time_to(run, 0.92) is None  # not reached
+    assert tta.times_to_targets(run) == {"0.85": 20.0, "0.90": 30.0, "0.92": None}
+
+
+def test_across_seeds_median_olympic_and_not_reached():
+    assert tta.across_seeds([30.0, 10.0, 20.0]) == (20.0, None, 0)  # olympic needs 5
+    median, olympic, missed = tta.across_seeds([50.0, 10.0, 20.0, 30.0, 40.0])
+    assert (median, olympic, missed) == (30.0, 30.0, 0)  # drop 10 and 50
+    assert tta.across_seeds([10.0, 20.0, 30.0, 40.0, None]) == (30.0, 30.0, 1)  # the miss is the slowest, dropped
+    assert tta.across_seeds([10.0, None, None, 40.0, None]) == (None, None, 3)  # most missed: not reached
+    assert math.isnan(float("nan")) and tta.across_seeds([]) == (None, None, 0)
