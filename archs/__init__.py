@@ -53,6 +53,9 @@ def import_models(spec: str) -> None:
         if not path.is_file():
             raise ImportError(f"no such file: {spec}")
         name = f"_user_models_{path.stem}"
+        loaded = sys.modules.get(name)
+        if loaded is not None and Path(loaded.__file__).resolve() == path.resolve():
+            return  # imported already: its entries are registered
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module

@@ -61,8 +61,8 @@ def _architecture(s) -> str:
 
 def _shared(s) -> dict:
     f = s.first
-    return {"architecture": _architecture(s), "recipe": _recipe(f), "params": f"{int(f.params):,}",
-            "GFLOPs": f"{f.gflops:.3f}"}  # fmt: skip
+    return {"architecture": _architecture(s), "recipe": _recipe(f), "params": _fmt(f.params, ",.0f"),
+            "GFLOPs": _fmt(f.gflops, ".3f")}  # fmt: skip
 
 
 def _speed(s) -> dict:
@@ -156,7 +156,7 @@ def ablation_table(results: list[dict]) -> str | None:
     for r in results:
         s, b, acc, speed = r["ablation"], r["nin"], r["accuracy"], r["throughput"]
         rows.append({
-            "ablation": _architecture(s), "Δ params": f"{int(s.first.params) - int(b.first.params):+,}",
+            "ablation": _architecture(s), "Δ params": _fmt(s.first.params - b.first.params if s.first.params and b.first.params else None, "+,.0f"),
             "Δ test acc (95% CI)": _difference(acc, 100, " pp", ".1f") if acc else "",
             "p (Welch)": f"{acc.p_value:.3f}" if acc else "",
             "accuracy verdict": ("**significant**" if acc.significant else "not significant") if acc else

@@ -23,8 +23,8 @@ from benchmarks.atomic import write_atomically
 from benchmarks.config import FastPath, RunConfig
 
 SCHEMA_VERSION = 2
-STATUSES = ("ok", "diverged", "oom", "error")
-DONE = ("ok", "diverged")  # a resumed suite skips these; oom and error runs are tried again
+STATUSES = ("ok", "diverged", "oom", "error", "crashed", "timeout")
+DONE = ("ok", "diverged")  # a resumed suite skips these; oom, error, crashed and timeout runs are tried again
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,8 @@ class RunRecord:
     description: str
     tags: list[str]
     config: RunConfig
-    params: int
-    flops: int  # forward FLOPs of one example at the run's resolution (torch.utils.flop_counter)
+    params: int | None  # None only for a crashed or timeout run, whose process never reported it
+    flops: int | None  # forward FLOPs of one example at the run's resolution (torch.utils.flop_counter); idem
     reference: Reference | None
     env: dict  # benchmarks.machine.fingerprint: the machine, software, settings in force, commit, command line
     data: DataInfo
@@ -117,11 +117,15 @@ class RunRecord:
     epochs: list[EpochLog] = field(default_factory=list)  # on a diverged run, the epochs finished before it
     evals: list[EvalPoint] = field(default_factory=list)  # every test evaluation, for time to accuracy
     final: Final | None = None  # None unless status is "ok"
-    peak_memory_bytes: int | None = None  # CUDA allocator peak, or the process's resident high-water mark (CPU)
+    # CUDA allocator peak, or the process's resident high-water mark (CPU), reset at the run's start; an isolated run
+    # (--isolate) has a process of its own, so the peak is its own by construction, no earlier run's allocations in it
+    peak_memory_bytes: int | None = None
     error: str | None = None
     diverged_epoch: int | None = None
     oom_retries: list[int] = field(default_factory=list)  # the batch sizes that ran out of memory
     batch_size_used: int | None = None  # set when an OOM retry trained at a smaller batch than config.batch_size
+    run_seconds: float | None = None  # crashed or timeout: how long its process ran
+    output_tail: list[str] = field(default_factory=list)  # crashed or timeout: the last lines its process printed
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self):

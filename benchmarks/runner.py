@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import archs
-from benchmarks import budget, machine, records
+from benchmarks import budget, isolation, machine, records
 from benchmarks.config import (
     COMPILE_MODES,
     OPTIMIZER_IMPLS,
@@ -78,6 +78,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/runs", help="folder of run records (default: results/runs)")
     parser.add_argument("--force", action="store_true", help="rerun runs whose records exist")
     parser.add_argument("--oom-retry", action="store_true", help="after running out of memory, retry at half batch")
+    parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="each run in a process of its own (default: on CUDA only)",
+    )
+    parser.add_argument(
+        "--run-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop an isolated run after this long and record it as timeout (default: no limit)",
+    )
     parser.add_argument("--max-minutes", type=float, metavar="N",
                         help="start no run that the records say cannot finish within N minutes of the suite's start; "
                              "the same command resumes")  # fmt: skip
@@ -124,7 +136,7 @@ def resolve_archs(patterns: list[str]) -> list[str]:
 
 def check_positive(args) -> None:
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--lr", args.lr),
-                        ("--max-minutes", args.max_minutes),
+                        ("--max-minutes", args.max_minutes), ("--run-timeout", args.run_timeout),
                         ("--resolution", args.resolution), ("--train-subset", args.train_subset),
                         ("--test-subset", args.test_subset)):  # fmt: skip
         if value is not None and not value > 0:
@@ -205,19 +217,39 @@ def reference_of(entry) -> Reference | None:
     return Reference(**{**dataclasses.asdict(entry.published), "not_converged": list(entry.published.not_converged)})
 
 
-def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_retry: bool = False) -> RunRecord:
-    """Train one configuration and return its run record; failures become the record's status."""
+def static_fields(config: RunConfig, data: Dataset, device: str) -> dict:
+    """What a record says whatever the outcome: the entry, its size and cost, the machine, the data."""
     entry = archs.get_entry(config.arch)
     model = entry.build()
-    data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
     apply_backend_settings(config.fast)  # before the fingerprint, which records the TF32 and cuDNN switches in force
-    static = dict(
+    return dict(
         arch=config.arch, description=entry.description, tags=list(entry.tags), config=config,
         params=count_params(model), flops=forward_flops(model, config.resolution),
         reference=reference_of(entry),
         env=machine.fingerprint(device),
         data=DataInfo(data.source, data.location, len(data.train_labels), len(data.test_labels), dict(data.sha256)),
     )  # fmt: skip
+
+
+def failed_record(config: RunConfig, dataset: Dataset, device: str, status: str, error: str, **extra) -> RunRecord:
+    """The record of a run that left none itself (an isolated run that crashed or ran out of time). The parent
+    runs none of the model's code (it may be what crashed), so params and FLOPs stay unknown."""
+    entry = archs.get_entry(config.arch)
+    data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
+    return RunRecord(
+        arch=config.arch, description=entry.description, tags=list(entry.tags), config=config, params=None,
+        flops=None, reference=reference_of(entry), env=machine.fingerprint(device),
+        data=DataInfo(data.source, data.location, len(data.train_labels), len(data.test_labels), dict(data.sha256)),
+        status=status, error=error, **extra,
+    )  # fmt: skip
+
+
+def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_retry: bool = False) -> RunRecord:
+    """Train one configuration and return its run record; failures become the record's status."""
+    entry = archs.get_entry(config.arch)
+    data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
+    static = static_fields(config, data, device)
+    model = entry.build()
     batch_size, retries = config.batch_size, []
     while True:
         settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer, device=device,
@@ -254,6 +286,25 @@ def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_ret
             retries.append(batch_size)
             batch_size //= 2
             model = entry.build()
+
+
+def run_in_child(config: RunConfig, path: Path, dataset: Dataset, device: str, args, replace: bool):
+    """Run one configuration in its own process; its record, or the crashed/timeout record written for it here.
+    None when another suite wrote the record first."""
+    outcome = isolation.run_isolated(config, path, device, args, replace=replace)
+    if outcome.status == "written":
+        record, problem = records.read_record(path)
+        if record is not None:
+            return record
+        outcome = dataclasses.replace(outcome, status="crashed", detail=f"its record is unreadable: {problem}")
+    print(f"  {outcome.status}: {outcome.detail}")
+    record = failed_record(config, dataset, device, outcome.status, outcome.detail,
+                           run_seconds=outcome.seconds, output_tail=outcome.tail)  # fmt: skip
+    try:
+        records.write_record(path, record, replace=replace or path.exists())
+    except records.RecordExists:
+        return None
+    return record
 
 
 def describe_fast(fast: FastPath) -> str:
@@ -294,8 +345,14 @@ def main(args) -> int:
     out = check_writable(args.out)
     if not p.configs:
         raise UsageError("nothing to run")
-    dataset = load_data(args, p.device)
+    isolate = args.isolate if args.isolate is not None else p.device.startswith("cuda")
+    if args.run_timeout and not isolate:
+        raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
+    dataset = load_data(args, "cpu" if isolate else p.device)  # isolated: each child moves its own copy
     print(describe_plan(p, args), flush=True)
+    if isolate:
+        print("each run in a process of its own" + (f", stopped after {args.run_timeout:g} s" if args.run_timeout
+                                                    else ", no time limit"), flush=True)  # fmt: skip
     finished = records.read_records(out / p.machine) if args.max_minutes else []
     failed = []
     total = len(p.configs)
@@ -314,12 +371,18 @@ def main(args) -> int:
                       "to resume.")  # fmt: skip
                 break
         print(f"[{i}/{total}] {config.arch} seed {config.seed}", flush=True)
-        record = run_one(config, dataset, p.device, oom_retry=args.oom_retry)
-        try:
-            records.write_record(path, record, replace=args.force or existed)
-        except records.RecordExists:
-            print(f"  another suite finished this run first; kept its record {path.name}")
-            continue
+        if isolate:
+            record = run_in_child(config, path, dataset, p.device, args, replace=args.force or existed)
+            if record is None:
+                print(f"  another suite finished this run first; kept its record {path.name}")
+                continue
+        else:
+            record = run_one(config, dataset, p.device, oom_retry=args.oom_retry)
+            try:
+                records.write_record(path, record, replace=args.force or existed)
+            except records.RecordExists:
+                print(f"  another suite finished this run first; kept its record {path.name}")
+                continue
         finished.append(record)
         if record.status != "ok":
             failed.append(f"{config.arch} seed {config.seed}: {record.status}")

@@ -101,7 +101,7 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
             "device_name": r.env.get("device_name", "?"), "torch": r.env.get("torch", "?"),
             "batch_used": r.batch_size_used or c.batch_size, "oom_retried": bool(r.batch_size_used),
             **{k: getattr(c, k) for k in SAME_CONFIG},
-            "params": r.params, "gflops": r.flops / 1e9,
+            "params": r.params, "gflops": r.flops / 1e9 if r.flops is not None else None,
             "test_acc": final.test_acc if final else None, "train_acc": final.train_acc if final else None,
             "last_acc": _last_epochs_mean(r.epochs) if final else None,
             "learned": final is not None and stats.learned(final.test_acc),
