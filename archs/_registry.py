@@ -158,13 +158,46 @@ def register_model(
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Registered names, sorted; ``pattern`` filters them shell-style (``"nin*"``)."""
-    names = sorted(_ENTRIES)
+    """Registered names, sorted; ``pattern`` filters them shell-style (``"nin*"``). ``torchvision:`` entries made
+    on demand are not listed: ``archs._torchvision.classifier_names()`` lists what can be asked for."""
+    names = sorted(n for n in _ENTRIES if not n.startswith("torchvision:"))
     return names if pattern is None else [n for n in names if fnmatch.fnmatchcase(n, pattern)]
 
 
+def _torchvision_entry(name: str) -> ModelEntry:
+    """An entry for ``torchvision:NAME``, made on first use (``archs._torchvision``): 224 px, the default recipe,
+    the smallest input discovered on the meta device."""
+    from archs import _torchvision
+
+    model_name = name[len(_torchvision.PREFIX) :]
+    if model_name not in _torchvision.classifier_names():
+        close = difflib.get_close_matches(model_name, _torchvision.classifier_names(), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(_torchvision.PREFIX + c for c in close)}?" if close else ""
+        raise KeyError(f"torchvision has no classifier {model_name!r}{hint}")
+    build = _torchvision.builder(model_name)
+    with torch.device("meta"):
+        model = build().eval()
+    low, high = 1, 224
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if _runs_at(model, middle) else (middle + 1, high)
+    return ModelEntry(name, build, build.__doc__, 224, low, DEFAULT_RECIPE, tags=("torchvision",))
+
+
 def get_entry(name: str) -> ModelEntry:
-    """The registry entry for ``name``; an unknown name raises KeyError naming the closest matches."""
+    """The registry entry for ``name``; an unknown name raises KeyError naming the closest matches.
+
+    ``torchvision:NAME`` is torchvision's classifier NAME; KeyError says so where torchvision cannot be imported.
+    """
+    if name.startswith("torchvision:"):
+        if name not in _ENTRIES:
+            from archs._torchvision import TorchvisionUnavailable
+
+            try:
+                _ENTRIES[name] = _torchvision_entry(name)
+            except TorchvisionUnavailable as err:
+                raise KeyError(f"{name}: {err}") from None
+        return _ENTRIES[name]
     try:
         return _ENTRIES[name]
     except KeyError:

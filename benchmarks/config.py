@@ -119,7 +119,8 @@ class RunConfig:
 
     def file_name(self) -> str:
         """Relative to the records folder: one folder per machine."""
-        return f"{self.machine}/{self.arch}__{self.profile}__{self.precision}__{self.run_id()}__seed{self.seed}.json"
+        arch = self.arch.replace(":", "--")  # torchvision:resnet18 -> torchvision--resnet18, a name for any disk
+        return f"{self.machine}/{arch}__{self.profile}__{self.precision}__{self.run_id()}__seed{self.seed}.json"
 
 
 def config_id(config: RunConfig) -> str:

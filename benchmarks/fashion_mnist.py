@@ -121,7 +121,8 @@ def locate(data_dir: str | os.PathLike | None = None, download: bool = True) -> 
         places.append((Path(os.environ[ENV_DATA_DIR]), f"${ENV_DATA_DIR}"))
     places += [(cache_dir() / "fashion-mnist", "cache"), (DEBIAN_DIR, "Debian package dataset-fashion-mnist")]
     for folder, label in places:
-        found = _complete(folder)
+        # torchvision's layout, which d2l's load_data_fashion_mnist leaves: <root>/FashionMNIST/raw/*.gz
+        found = _complete(folder) or _complete(folder / "FashionMNIST" / "raw")
         if found:
             return found
         tried.append(f"{folder} ({label}): {'incomplete' if folder.is_dir() else 'missing'}")

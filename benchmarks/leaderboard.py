@@ -95,6 +95,8 @@ def check_table(summary: pd.DataFrame) -> str:
 
 
 def _published_text(ref) -> str:
+    if ref.single_builds and ref.builds == 1:
+        return f"{ref.test_acc_low:.3f} (one build)"
     if ref.single_builds:
         return f"{ref.test_acc_low:.3f} and {ref.test_acc_high:.3f} (single builds)"
     text = f"{ref.test_acc_low:.3f}–{ref.test_acc_high:.3f} ({ref.builds or '?'} converged builds)"
@@ -107,6 +109,8 @@ def _verdict(acc, ref) -> str:
     if acc is None:
         return "no learned seed"
     low, high = ref.test_acc_low, ref.test_acc_high
+    if ref.single_builds and ref.builds == 1:
+        return "above it" if acc > high else ("below it" if acc < low else "equal")
     if ref.single_builds:
         return "above both" if acc > high else ("below both" if acc < low else "between them")
     return "within" if low <= acc <= high else ("**below**" if acc < low else "above")

@@ -39,7 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_import_argument(parser)
 
 
+def torchvision_line() -> str:
+    """One line on torchvision's classifiers: their names where torchvision imports, why not where it does not."""
+    from archs import _torchvision
+
+    try:
+        names = _torchvision.classifier_names()
+    except _torchvision.TorchvisionUnavailable as err:
+        return f"torchvision: not available, so no torchvision:NAME entries: {err}"
+    return f"torchvision ({len(names)} classifiers, --arch torchvision:NAME): {', '.join(names)}"
+
+
 def main(args) -> int:
     import_user_modules(args.imports)
     print(format_registry(args.pattern))
+    print()
+    print(torchvision_line())
     return 0

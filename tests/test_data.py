@@ -200,3 +200,11 @@ def test_real_labels_stay_aligned_after_shuffling_and_resizing(real):
         assert [label_of.get(bytes(img.numpy()), -1) for img in images] == y28.tolist()
         assert torch.equal(y28, y64)
         assert torch.allclose(prepare_batch(images, 64), x64)
+
+
+def test_torchvision_layout_under_data_dir_is_found(tmp_path, tiny_sums):
+    """d2l's load_data_fashion_mnist leaves <root>/FashionMNIST/raw/*.gz: --data-dir <root> finds them."""
+    arrays = write_tiny_set(tmp_path / "root" / "FashionMNIST" / "raw")
+    tiny_sums(arrays)
+    found = fashion_mnist.locate(tmp_path / "root", download=False)
+    assert set(found) == set(arrays) and all("FashionMNIST/raw" in str(p) for p in found.values())

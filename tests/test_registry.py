@@ -17,6 +17,9 @@ REQUIRED_PARAMS = {
     "nin-no-1x1": 1_546_058,
     "nin-no-dropout": 1_992_166,
     "nin-fc-head": 1_992_166 + 10 * 5 * 5 * 10 + 10,  # NiN plus one Linear(250, 10)
+    "googlenet": 5_977_530,  # d2l chapter 8 (zh.d2l.ai 2.0), at 96 px
+    "resnet18": 11_178_378,
+    "densenet": 758_226,
 }
 
 
@@ -62,7 +65,7 @@ def test_list_models_is_sorted_and_filters_shell_style():
     assert set(REQUIRED_PARAMS) <= set(names)
     assert archs.list_models("nin-no*") == ["nin-no-1x1", "nin-no-dropout"]
     assert archs.list_models("vgg11?small") == ["vgg11-small"]
-    assert archs.list_models("resnet*") == []
+    assert archs.list_models("resnext*") == []
 
 
 def test_get_model_returns_a_fresh_module():
@@ -236,3 +239,13 @@ def test_every_stated_input_size_agrees_with_discovery():
         entry = archs.get_entry(name)
         size, low, high = discover_input_sizes(entry.builder)
         assert (entry.min_input_size, entry.max_input_size) == (low, high), name
+
+
+def test_the_readme_registry_table_is_the_list_command_output():
+    from pathlib import Path
+
+    from benchmarks.registry_table import format_registry
+
+    text = (Path(archs.__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("<!-- registry:start")[1].split("-->", 1)[1].split("<!-- registry:end -->")[0]
+    assert block.strip() == format_registry().strip(), "regenerate it from `python -m benchmarks list`"

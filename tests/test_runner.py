@@ -158,7 +158,7 @@ def test_any_other_exception_is_recorded_as_error(tmp_path, monkeypatch):
     "argv, message",
     [
         (["--arch", "lenett"], "unknown architecture 'lenett'; did you mean lenet"),
-        (["--arch", "resnet*"], "matches no architecture"),
+        (["--arch", "resnext*"], "matches no architecture"),
         (["--arch", "lenet", "--epochs", "0"], "--epochs must be positive"),
         (["--arch", "lenet", "--batch-size", "-4"], "--batch-size must be positive"),
         (["--arch", "lenet", "--lr", "0"], "--lr must be positive"),
