@@ -1,4 +1,4 @@
-"""The command line: ``python -m benchmarks {list,run,leaderboard,plots}``.
+"""The command line: ``python -m benchmarks {list,run,leaderboard,plots,describe}``.
 
 Each subcommand is a module with ``HELP``, ``add_arguments(parser)`` and ``main(args)``, listed in ``COMMANDS``.
 Bad input ends in one line on stderr and a non-zero exit, never a traceback. Ctrl-C and SIGTERM stop a suite
@@ -18,6 +18,7 @@ COMMANDS = {  # name -> module
     "run": "benchmarks.runner",
     "leaderboard": "benchmarks.leaderboard",
     "plots": "benchmarks.plots",
+    "describe": "benchmarks.resource_card",
 }
 
 
