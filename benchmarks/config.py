@@ -17,6 +17,7 @@ Every field of ``RunConfig`` (and of the ``FastPath`` inside it) is settable fro
 | resolution | `--resolution` | entry's / 72 for 224-px entries | | |
 | train_subset, test_subset | `--train-subset`, `--test-subset` | all / 5,000 and 2,000 | | |
 | data | `--synthetic` | | | real |
+| world_size | `--ddp` under torchrun (the world size); 1 otherwise | | | 1 |
 | fast.precision | `--precision` | | | bf16 where the device computes it natively, else fp32 (CPU) or fp16 (old GPUs) |
 | fast.channels_last | `--channels-last` | | | on |
 | fast.compile | `--compile` | | | on CUDA only (it did not pay on a 2-core CPU) |
@@ -106,6 +107,7 @@ class RunConfig:
     optimizer: str = "sgd"
     data: str = "real"  # or "synthetic"
     recipe: TrainRecipe = D2L
+    world_size: int = 1  # --ddp: the ranks that train this one run together; the batch is the global batch
 
     @property
     def precision(self) -> str:

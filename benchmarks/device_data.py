@@ -7,7 +7,6 @@ work: a batch is a handful of tensor ops, whatever the resolution.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,6 +117,7 @@ class DeviceLoader:
     def __init__(
         self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, resolution: int,
         shuffle: bool = False, seed: int = 0, channels_last: bool = False, flip: bool = False, translate: int = 0,
+        rank: int = 0, world: int = 1,
     ):  # fmt: skip
         if batch_size <= 0:
             raise ValueError(f"batch size must be positive, not {batch_size}")
@@ -125,35 +125,43 @@ class DeviceLoader:
         self.batch_size, self.resolution = batch_size, resolution
         self.shuffle, self.channels_last = shuffle, channels_last
         self.flip, self.translate = flip, translate
+        # data-parallel: every rank draws the same global batches and keeps every world-th example from its rank on;
+        # a last global batch smaller than the world is dropped, so that every rank takes the same number of steps
+        self.rank, self.world = rank, world
         self.generator = torch.Generator().manual_seed(seed)
         # its own stream, so that augmenting leaves the order of examples exactly as it is without
         self.augment_generator = torch.Generator().manual_seed(seed + 1_000_003)
 
+    def _batches(self) -> list[tuple[int, int]]:
+        """(start, size) of each global batch an epoch serves."""
+        n = len(self.labels)
+        spans = [(start, min(self.batch_size, n - start)) for start in range(0, n, self.batch_size)]
+        return [s for s in spans if s[1] >= self.world]
+
     def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
+        return len(self._batches())
 
     @property
     def num_examples(self) -> int:
-        return len(self.labels)
+        """The examples this rank serves in an epoch (all of them, in one process)."""
+        return sum(len(range(self.rank, size, self.world)) for _, size in self._batches())
 
     def shape_samples(self):
-        """One batch of every size an epoch serves (the full batch, and the remainder where there is one), from
-        the front of the split: what a warm-up runs. Draws nothing from the shuffling generator."""
-        n = len(self.labels)
-        for size in sorted({min(self.batch_size, n), n % self.batch_size} - {0}, reverse=True):
+        """One batch of every size an epoch serves on this rank (the full batch, and the remainder where there is
+        one), from the front of the split: what a warm-up runs. Draws nothing from the shuffling generator."""
+        sizes = {len(range(self.rank, size, self.world)) for _, size in self._batches()}
+        for size in sorted(sizes, reverse=True):
             yield prepare_batch(self.images[:size], self.resolution, self.channels_last), self.labels[:size]
 
     def __iter__(self):
         n = len(self.labels)
         order = torch.randperm(n, generator=self.generator).to(self.labels.device) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            if order is None:
-                images, labels = (
-                    self.images[start : start + self.batch_size],
-                    self.labels[start : start + self.batch_size],
-                )
+        for start, size in self._batches():
+            if order is None and self.world == 1:
+                images, labels = self.images[start : start + size], self.labels[start : start + size]
             else:
-                idx = order[start : start + self.batch_size]
+                idx = order[start : start + size] if order is not None else torch.arange(start, start + size)
+                idx = idx[self.rank :: self.world].to(self.labels.device)
                 images, labels = self.images[idx], self.labels[idx]
             if self.flip or self.translate:
                 images = augment(images, self.augment_generator, self.flip, self.translate)

@@ -11,6 +11,7 @@ The evaluation is timed apart from training.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks import memory, tta
+from benchmarks import distributed, memory, tta
 from benchmarks.config import FastPath
 from benchmarks.recipes import D2L, TrainRecipe
 from benchmarks.records import EpochLog, EvalPoint, Final, TrainResult
@@ -48,6 +49,7 @@ class TrainSettings:
     seed: int = 0
     fast: FastPath = FastPath()
     recipe: TrainRecipe = D2L  # momentum, weight decay, label smoothing, schedule, evaluations per epoch
+    ddp: bool = False  # DistributedDataParallel over the process group torchrun set up (benchmarks.distributed)
 
 
 def init_weights(model: nn.Module) -> None:
@@ -135,7 +137,17 @@ class Trainer:
         self.model = model
         apply_backend_settings(fast)
         # static shapes: the last, smaller batch gets its own graph rather than making every graph dynamic
-        self.forward = torch.compile(model, dynamic=False, mode=fast.compile_mode) if fast.compile else model
+        compiled = (
+            (lambda m: torch.compile(m, dynamic=False, mode=fast.compile_mode)) if fast.compile else (lambda m: m)
+        )
+        if settings.ddp:  # gradients averaged over the ranks; evaluation runs on the plain module, in shards
+            from torch.nn.parallel import DistributedDataParallel
+
+            index = torch.device(settings.device).index
+            self.forward = compiled(DistributedDataParallel(model, device_ids=None if index is None else [index]))
+            self.eval_forward = compiled(model)
+        else:
+            self.forward = self.eval_forward = compiled(model)
         self.optimizer = make_optimizer(model, settings)
         self.schedule = None  # a per-step lr schedule, once the number of steps is known (``set_schedule``)
         # fp16 needs loss scaling; bf16 has fp32's range and needs none
@@ -180,19 +192,23 @@ class Trainer:
         correct = torch.zeros((), dtype=torch.int64, device=self.settings.device)
         for x, y in batches:
             with autocast(self.settings):
-                correct += (self.forward(x).argmax(dim=1) == y).sum()
+                correct += (self.eval_forward(x).argmax(dim=1) == y).sum()
         self.model.train()
         return correct
 
     def evaluate(self, loader) -> tuple[float, float, int]:
-        """Accuracy over ``loader``, its seconds and its example count."""
+        """Accuracy over ``loader`` (over every rank's shard, with ``ddp``), its seconds and its example count."""
         device = self.settings.device
         synchronize(device)
         start = time.perf_counter()
         correct = self.evaluate_batches(loader)
         synchronize(device)
         seconds = time.perf_counter() - start
-        return correct.item() / loader.num_examples, seconds, loader.num_examples
+        right, total = correct.item(), loader.num_examples
+        if self.settings.ddp:
+            right, total = (int(v) for v in distributed.all_sum([right, total], device))
+            seconds = distributed.all_max(seconds, device)
+        return right / total, seconds, total
 
 
 def graphs_compiled() -> int:
@@ -255,6 +271,7 @@ def train(
     evals: list[EvalPoint] = []
     clock = warmup_seconds  # training seconds so far, warm-up included, evaluation excluded
     examples = 0
+    rank_rates: list[float | None] = []  # with ddp: this rank's own examples/sec, per epoch
     for epoch in range(1, settings.epochs + 1):
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -273,9 +290,17 @@ def train(
                 train_seconds += time.perf_counter() - start
                 test_acc, seconds, _ = trainer.evaluate(test_loader)
                 eval_seconds += seconds
-                evals.append(EvalPoint(epoch - 1 + i / batches, examples + seen, clock + train_seconds, test_acc))
+                done = int(distributed.all_sum([seen], device)[0]) if settings.ddp else seen
+                evals.append(EvalPoint(epoch - 1 + i / batches, examples + done, clock + train_seconds, test_acc))
                 start = time.perf_counter()
-        train_loss = loss_sum.item() / seen
+        local_seen, local_seconds = seen, train_seconds
+        loss_total, right = loss_sum.item(), correct.item()
+        if settings.ddp:  # the global figures: sums over ranks, and the slowest rank's clock
+            loss_total, right, seen = distributed.all_sum([loss_total, right, seen], device)
+            seen, right = int(seen), int(right)
+            train_seconds = distributed.all_max(train_seconds, device)
+            rank_rates.append(local_seen / local_seconds if local_seconds > 0 else None)
+        train_loss = loss_total / seen
         if not math.isfinite(train_loss):
             raise Diverged(epoch, train_loss, epochs)
         clock += train_seconds
@@ -284,7 +309,7 @@ def train(
         row = EpochLog(
             epoch=epoch,
             train_loss=train_loss,
-            train_acc=correct.item() / seen,
+            train_acc=right / seen,
             test_acc=test_acc,
             timed_examples=seen,
             timed_seconds=train_seconds,
@@ -301,8 +326,14 @@ def train(
     recompiled = graphs_compiled() - graphs_before
     if recompiled:
         log(f"  warning: {recompiled} graph(s) compiled inside the timed loop; the rates include compilation")
-    evaluated = len(at) * test_loader.num_examples
-    return summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, evaluated, evals)
+    test_examples = test_loader.num_examples
+    if settings.ddp:
+        test_examples = int(distributed.all_sum([test_examples], device)[0])
+    result = summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, len(at) * test_examples, evals)
+    if settings.ddp:
+        rates = [r for r in rank_rates if r]
+        result = dataclasses.replace(result, rank_examples_per_sec=sum(rates) / len(rates) if rates else None)
+    return result
 
 
 def rate(examples_per_sec: float | None) -> str:

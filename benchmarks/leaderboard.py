@@ -46,7 +46,8 @@ def _fmt(value, fmt: str, suffix: str = "") -> str:
 
 NUMERIC = {"params", "GFLOPs", "train acc", "train examples/s", "vs --exact", "time to train", "peak memory",
            "Δ params", "Δ test acc (95% CI)", "p (Welch)", "Δ throughput (95% CI)", "ok runs", "target", "median",
-           "olympic mean", "n", "not reached"}  # fmt: skip
+           "olympic mean", "n", "not reached", "ranks", "global batch", "per-rank batch", "aggregate examples/s",
+           "rank 0 examples/s", "1 process examples/s", "scaling efficiency"}  # fmt: skip
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -149,6 +150,21 @@ def tta_table(summary: pd.DataFrame) -> str | None:
     return to_markdown(pd.DataFrame(rows)) if rows else None
 
 
+def scaling_table(summary: pd.DataFrame) -> str | None:
+    rows = []
+    for r in summary_io.scaling_rows(summary):
+        s = r["row"]
+        rows.append({
+            "architecture": _architecture(s), "ranks": str(int(s.first.world_size)), "backend": s.first.backend or "",
+            "global batch": str(int(s.first.batch_used)),
+            "per-rank batch": str(int(s.first.batch_used) // int(s.first.world_size)),
+            "aggregate examples/s": _fmt(s.train_eps, ",.0f"), "rank 0 examples/s": _fmt(s.rank0_eps, ",.0f"),
+            "1 process examples/s": _fmt(r["single_eps"], ",.0f") or "no 1-process run",
+            "scaling efficiency": _fmt(r["efficiency"], ".0%"),
+        })  # fmt: skip
+    return to_markdown(pd.DataFrame(rows)) if rows else None
+
+
 def _difference(d, scale: float, unit: str, digits: str) -> str:
     return f"{d.difference * scale:+{digits}}{unit} [{d.low * scale:+{digits}}, {d.high * scale:+{digits}}]"
 
@@ -225,6 +241,11 @@ def group_section(group: summary_io.Group, pictures: dict[str, Path], image_pref
             f"A check, not a result: every entry runs, and at what speed. No accuracy is shown ({why}).",
             "", check_table(group.summary), "", counts + timing, "",
         ]  # fmt: skip
+    scaling = scaling_table(group.summary)
+    if scaling:
+        parts += ["Data-parallel scaling (--ddp under torchrun): aggregate examples/s (every rank's examples over the "
+                  "slowest rank's seconds) against the same configuration in one process on this machine; the "
+                  "learning rate is the recipe's, since the global batch is.", "", scaling, ""]  # fmt: skip
     ablations = ablation_table(group.ablations) if group.accuracy_is_result else None
     if ablations:
         parts += [

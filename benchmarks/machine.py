@@ -260,5 +260,5 @@ def device_name(device: str) -> str:
     cpu = this_cpu()
     return (
         f"CPU {cpu.model_name} ({uarch(cpu)}, {cpu.capability}{', native bf16' if cpu.native_bf16 else ''}, "
-        f"{cpu.threads} threads)"
+        f"{cpu.threads} thread{'' if cpu.threads == 1 else 's'})"
     )

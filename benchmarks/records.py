@@ -77,6 +77,20 @@ class TrainResult:
     final: Final
     peak_memory_bytes: int | None
     evals: list[EvalPoint] = field(default_factory=list)
+    rank_examples_per_sec: float | None = None  # with ddp: rank 0's own training rate
+
+
+@dataclass(frozen=True)
+class DataParallel:
+    """How a --ddp run was spread (RunConfig.world_size > 1)."""
+
+    world_size: int
+    backend: str  # gloo (CPU) or nccl (CUDA)
+    per_rank_batch: int
+    global_batch: int
+    lr_rule: str  # how the learning rate follows the global batch
+    aggregate_examples_per_sec: float | None  # all ranks' examples over the slowest rank's seconds
+    rank0_examples_per_sec: float | None  # rank 0's own examples over its own seconds
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,7 @@ class RunRecord:
     diverged_epoch: int | None = None
     oom_retries: list[int] = field(default_factory=list)  # the batch sizes that ran out of memory
     batch_size_used: int | None = None  # set when an OOM retry trained at a smaller batch than config.batch_size
+    data_parallel: DataParallel | None = None  # --ddp runs
     run_seconds: float | None = None  # crashed or timeout: how long its process ran
     output_tail: list[str] = field(default_factory=list)  # crashed or timeout: the last lines its process printed
     schema: int = SCHEMA_VERSION

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import archs
-from benchmarks import budget, isolation, machine, records
+from benchmarks import budget, distributed, isolation, machine, records
 from benchmarks.config import (
     COMPILE_MODES,
     OPTIMIZER_IMPLS,
@@ -33,7 +33,7 @@ from benchmarks.errors import UsageError
 from benchmarks.harness import OPTIMIZERS, Diverged, TrainSettings, apply_backend_settings, rate, train
 from benchmarks.model_stats import count_params, forward_flops
 from benchmarks.recipes import RECIPES
-from benchmarks.records import DataInfo, Reference, RunRecord
+from benchmarks.records import DataInfo, DataParallel, Reference, RunRecord
 from benchmarks.user_archs import add_import_argument, import_user_modules
 
 HELP = "train and time architectures, writing run records"
@@ -78,6 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/runs", help="folder of run records (default: results/runs)")
     parser.add_argument("--force", action="store_true", help="rerun runs whose records exist")
     parser.add_argument("--oom-retry", action="store_true", help="after running out of memory, retry at half batch")
+    parser.add_argument(
+        "--ddp",
+        action="store_true",
+        help="under torchrun: train each run data-parallel over all ranks (default: deal the runs out)",
+    )
     parser.add_argument(
         "--isolate",
         action=argparse.BooleanOptionalAction,
@@ -163,12 +168,17 @@ class Plan:
     configs: list[RunConfig]
 
 
-def plan(args) -> Plan:
+def plan(args, w: distributed.World | None = None) -> Plan:
     """Every configuration the suite will run, each checked; raises UsageError on the first bad argument."""
+    w = w or distributed.World()
     import_user_modules(args.imports)
     check_positive(args)
+    if args.ddp and not w.active:
+        raise UsageError("--ddp needs several processes: start the suite with torchrun --nproc-per-node N")
     names = resolve_archs(args.arch)
     device = resolve_device(args.device)
+    if w.active and device == "cuda":
+        device = f"cuda:{w.local_rank}"  # one GPU per rank
     kind = torch.device(device).type
     profile = PROFILES[args.profile or ("full" if kind == "cuda" else "smoke")]
     if args.precision == "fp16" and kind == "cpu":
@@ -188,6 +198,10 @@ def plan(args) -> Plan:
         entry = archs.get_entry(name)
         for seed in args.seeds:
             config = resolve(entry, profile, slug, kind, seed, fast, overrides)
+            if args.ddp:
+                config = dataclasses.replace(config, world_size=w.size)
+                if config.batch_size % w.size:
+                    raise UsageError(f"{name}: batch {config.batch_size} does not split over {w.size} ranks")
             try:
                 entry.check_input_size(config.resolution)
             except ValueError as err:
@@ -244,8 +258,13 @@ def failed_record(config: RunConfig, dataset: Dataset, device: str, status: str,
     )  # fmt: skip
 
 
-def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_retry: bool = False) -> RunRecord:
-    """Train one configuration and return its run record; failures become the record's status."""
+def run_one(
+    config: RunConfig, dataset: Dataset, device: str, log=print, oom_retry: bool = False,
+    world: distributed.World | None = None,
+) -> RunRecord:  # fmt: skip
+    """Train one configuration and return its run record; failures become the record's status. With ``world``
+    (--ddp), this rank's share of a data-parallel run: every rank returns the record, rank 0 writes it."""
+    rank, size = (world.rank, world.size) if world else (0, 1)
     entry = archs.get_entry(config.arch)
     data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
     static = static_fields(config, data, device)
@@ -253,19 +272,28 @@ def run_one(config: RunConfig, dataset: Dataset, device: str, log=print, oom_ret
     batch_size, retries = config.batch_size, []
     while True:
         settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer, device=device,
-                                 seed=config.seed, fast=config.fast, recipe=config.recipe)  # fmt: skip
+                                 seed=config.seed, fast=config.fast, recipe=config.recipe, ddp=world is not None)  # fmt: skip
         channels_last = config.fast.channels_last
         train_loader = DeviceLoader(data.train_images, data.train_labels, batch_size, config.resolution,
                                     shuffle=True, seed=config.seed, channels_last=channels_last,
-                                    flip=config.recipe.flip, translate=config.recipe.translate)  # fmt: skip
+                                    flip=config.recipe.flip, translate=config.recipe.translate,
+                                    rank=rank, world=size)  # fmt: skip
         test_loader = DeviceLoader(data.test_images, data.test_labels, batch_size, config.resolution,
-                                   channels_last=channels_last)  # fmt: skip
+                                   channels_last=channels_last, rank=rank, world=size)  # fmt: skip
         used = batch_size if retries else None
         try:
             result = train(model, train_loader, test_loader, settings, log=log)
+            parallel = None
+            if world is not None:
+                parallel = DataParallel(
+                    world_size=size, backend=distributed.backend(device), per_rank_batch=batch_size // size,
+                    global_batch=batch_size, lr_rule="none: the global batch is the recipe's, so is its lr",
+                    aggregate_examples_per_sec=result.final.train_examples_per_sec,
+                    rank0_examples_per_sec=result.rank_examples_per_sec,
+                )  # fmt: skip
             return RunRecord(**static, status="ok", epochs=result.epochs, evals=result.evals, final=result.final,
                              peak_memory_bytes=result.peak_memory_bytes, oom_retries=retries,
-                             batch_size_used=used)  # fmt: skip
+                             batch_size_used=used, data_parallel=parallel)  # fmt: skip
         except Diverged as err:
             log(f"  diverged: {err}")
             return RunRecord(**static, status="diverged", epochs=err.epochs, error=str(err),
@@ -341,56 +369,84 @@ def describe_plan(p: Plan, args) -> str:
 
 def main(args) -> int:
     started = time.monotonic()
-    p = plan(args)
+    w = distributed.world()
+    p = plan(args, w)
     out = check_writable(args.out)
     if not p.configs:
         raise UsageError("nothing to run")
-    isolate = args.isolate if args.isolate is not None else p.device.startswith("cuda")
+    isolate = args.isolate if args.isolate is not None else p.device.startswith("cuda") and not args.ddp
     if args.run_timeout and not isolate:
         raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
+    if isolate and args.ddp:
+        raise UsageError("--ddp runs every rank in the one process torchrun started; it cannot be --isolate'd")
     dataset = load_data(args, "cpu" if isolate else p.device)  # isolated: each child moves its own copy
-    print(describe_plan(p, args), flush=True)
+    distributed.init(w, p.device)
+    say = print if w.rank == 0 else (lambda *a, **k: None)
+    say(describe_plan(p, args), flush=True)
     if isolate:
-        print("each run in a process of its own" + (f", stopped after {args.run_timeout:g} s" if args.run_timeout
-                                                    else ", no time limit"), flush=True)  # fmt: skip
+        say("each run in a process of its own" + (f", stopped after {args.run_timeout:g} s" if args.run_timeout
+                                                  else ", no time limit"), flush=True)  # fmt: skip
+    if w.active:
+        say(f"{w.size} ranks: " + ("each run data-parallel over all of them (--ddp)" if args.ddp else
+                                   "the runs dealt out, run i to rank i % world size"), flush=True)  # fmt: skip
+    mine = p.configs if args.ddp else distributed.shard(p.configs, w)
     finished = records.read_records(out / p.machine) if args.max_minutes else []
     failed = []
-    total = len(p.configs)
-    for i, config in enumerate(p.configs, 1):
-        path = out / config.file_name()
-        existed = path.exists()
-        if existed and not args.force and records.is_done(path, config):
-            print(f"[{i}/{total}] {config.arch} seed {config.seed}: done already on {p.machine} ({path.name}), skipped")
-            continue
-        if args.max_minutes:
-            left = args.max_minutes * 60 - (time.monotonic() - started)
-            needed = budget.estimate_seconds(config, finished)
-            if needed is not None and needed > left:
-                print(f"[{i}/{total}] {config.arch} seed {config.seed}: needs about {needed:,.0f} s by this machine's "
-                      f"records, {max(left, 0):,.0f} s of --max-minutes left; stopping here. Run the same command "
-                      "to resume.")  # fmt: skip
+    try:
+        for config in mine:
+            status = run_planned(config, p, out, dataset, args, isolate, w, started, finished)
+            if status == "stop":
                 break
-        print(f"[{i}/{total}] {config.arch} seed {config.seed}", flush=True)
-        if isolate:
-            record = run_in_child(config, path, dataset, p.device, args, replace=args.force or existed)
-            if record is None:
-                print(f"  another suite finished this run first; kept its record {path.name}")
-                continue
-        else:
-            record = run_one(config, dataset, p.device, oom_retry=args.oom_retry)
+            if status not in (None, "ok"):
+                failed.append(f"{config.arch} seed {config.seed}: {status}")
+        everyone = distributed.gather(failed, w)  # every rank done: then the summary, once
+    finally:
+        distributed.finish()
+    failed = [f for rank_failed in everyone for f in rank_failed]
+    if failed:
+        say(f"{len(failed)} run(s) failed: " + "; ".join(failed))
+        return 1
+    return 0
+
+
+def run_planned(config, p: Plan, out: Path, dataset, args, isolate: bool, w, started: float, finished: list):
+    """One planned run, start to record: its status, None when skipped, or "stop" when the time budget is spent."""
+    i, total = p.configs.index(config) + 1, len(p.configs)
+    tag = f"[{i}/{total}]" + (f" rank {w.rank}" if w.active and not args.ddp else "")
+    say = print if (w.rank == 0 or not args.ddp) else (lambda *a, **k: None)
+    path = out / config.file_name()
+    existed = path.exists()
+    done = existed and not args.force and records.is_done(path, config)
+    if args.ddp:  # every rank must take the same decision: rank 0's
+        done, existed = distributed.gather((done, existed), w)[0]
+    if done:
+        say(f"{tag} {config.arch} seed {config.seed}: done already on {p.machine} ({path.name}), skipped")
+        return None
+    if args.max_minutes:
+        left = args.max_minutes * 60 - (time.monotonic() - started)
+        needed = budget.estimate_seconds(config, finished)
+        if needed is not None and needed > left:
+            say(
+                f"{tag} {config.arch} seed {config.seed}: needs about {needed:,.0f} s by this machine's records, "
+                f"{max(left, 0):,.0f} s of --max-minutes left; stopping here. Run the same command to resume."
+            )
+            return "stop"
+    say(f"{tag} {config.arch} seed {config.seed}", flush=True)
+    if isolate:
+        record = run_in_child(config, path, dataset, p.device, args, replace=args.force or existed)
+    else:
+        record = run_one(config, dataset, p.device, log=say, oom_retry=args.oom_retry, world=w if args.ddp else None)
+        if w.rank == 0 or not args.ddp:
             try:
                 records.write_record(path, record, replace=args.force or existed)
             except records.RecordExists:
-                print(f"  another suite finished this run first; kept its record {path.name}")
-                continue
-        finished.append(record)
-        if record.status != "ok":
-            failed.append(f"{config.arch} seed {config.seed}: {record.status}")
-        else:
-            final = record.final
-            print(f"  test acc {final.test_acc:.3f}, {rate(final.train_examples_per_sec)}, "
-                  f"{final.train_seconds:.1f} s -> {path}")  # fmt: skip
-    if failed:
-        print(f"{len(failed)} run(s) failed: " + "; ".join(failed))
-        return 1
-    return 0
+                record = None
+    if record is None:
+        say(f"  another suite finished this run first; kept its record {path.name}")
+        return None
+    finished.append(record)
+    if record.status == "ok":
+        final = record.final
+        say(f"  test acc {final.test_acc:.3f}, {rate(final.train_examples_per_sec)}, {final.train_seconds:.1f} s "
+            f"-> {path}")  # fmt: skip
+    return record.status

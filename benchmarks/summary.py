@@ -20,8 +20,20 @@ from benchmarks.model_stats import class_map_side, upsampling_pools
 from benchmarks.records import RunRecord
 
 # what must match for an ablation to be compared with nin (besides the group)
-SAME_CONFIG = ["epochs", "batch_size", "lr", "optimizer", "resolution", "train_subset", "test_subset", "fast", "recipe"]
+SAME_CONFIG = [
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "resolution",
+    "train_subset",
+    "test_subset",
+    "fast",
+    "recipe",
+    "world_size",
+]
 RECIPE = [k for k in SAME_CONFIG if k != "fast"]  # what must match for a fast-path row to be set against --exact
+SCALING = [k for k in SAME_CONFIG if k != "world_size"]  # what must match for a --ddp row to be set against 1 process
 LAST_EPOCHS = 3  # the "last epochs" mean: the final epochs' test accuracies, averaged per seed
 
 
@@ -108,7 +120,9 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
             "train_eps": final.train_examples_per_sec if final else None,
             "train_seconds": final.train_seconds if final else None,
             "peak_mib": r.peak_memory_bytes / 2**20 if r.peak_memory_bytes else None,
-            "reference": ref, "recipe_name": c.recipe.name,
+            "reference": ref, "recipe_name": c.recipe.name, "world_size": c.world_size,
+            "backend": r.data_parallel.backend if r.data_parallel else None,
+            "rank0_eps": r.data_parallel.rank0_examples_per_sec if r.data_parallel else None,
             "tta": dict(final.time_to_accuracy) if final else {},
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -144,7 +158,10 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     retry said where there was one.
     """
     rows = []
-    df = df.assign(name=[a if r == "d2l" else f"{a} ({r} recipe)" for a, r in zip(df.arch, df.recipe_name)])
+    df = df.assign(name=[
+        (a if r == "d2l" else f"{a} ({r} recipe)") + (f" (ddp x{n})" if n > 1 else "")
+        for a, r, n in zip(df.arch, df.recipe_name, df.world_size)
+    ])  # fmt: skip
     configs_per_name = df.groupby("name").run_id.nunique()
     for (arch, run_id, batch_used), g in df.groupby(["arch", "run_id", "batch_used"], sort=True):
         ok, first = g[g.status == "ok"], g.iloc[0]
@@ -171,6 +188,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "tta": {t: tta.across_seeds([d.get(tta.key(t)) for d in ok.tta]) for t in tta.TARGETS}
             if len(ok) and any(ok.tta) else {},
             "vs_exact": None,
+            "rank0_eps": ok.rank0_eps.mean() if len(ok) and ok.rank0_eps.notna().any() else None,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -209,6 +227,20 @@ def ablation_results(summary: pd.DataFrame) -> list[dict]:
         if len(s.eps_values) >= stats.MIN_SEEDS and len(b.eps_values) >= stats.MIN_SEEDS:
             result["throughput"] = stats.welch(s.eps_values, b.eps_values)
         out.append(result)
+    return out
+
+
+def scaling_rows(summary: pd.DataFrame) -> list[dict]:
+    """Each data-parallel row against the 1-process row of the same configuration on the same machine:
+    scaling efficiency = aggregate examples/s over (world size x 1-process examples/s)."""
+    single = {_config_key(s, SCALING): s for s in summary.itertuples() if s.first.world_size == 1}
+    out = []
+    for s in summary.itertuples():
+        if s.first.world_size > 1:
+            one = single.get(_config_key(s, SCALING))
+            base = one.train_eps if one is not None else None
+            out.append({"row": s, "single_eps": base,
+                        "efficiency": s.train_eps / (s.first.world_size * base) if base and s.train_eps else None})  # fmt: skip
     return out
 
 
