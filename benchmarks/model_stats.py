@@ -21,15 +21,13 @@ def forward_flops(model: nn.Module, resolution: int, in_channels: int = 1) -> in
     return counter.get_total_flops()
 
 
-def upsampling_pools(model: nn.Module, resolution: int) -> list[str]:
-    """The adaptive pools that enlarge their input at this resolution ("1x1 -> 5x5"): there the network is not the
-    one designed for its input size, since its classifier sees copies of a few values. Shapes only (meta device)."""
+def adaptive_pool_shapes(model: nn.Module, resolution: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(input side, output side) of every adaptive pool a forward pass at this resolution runs, in order; shapes
+    only (meta device)."""
     found = []
 
     def hook(module, inputs, output):
-        before, after = tuple(inputs[0].shape[-2:]), tuple(output.shape[-2:])
-        if before[0] < after[0] or before[1] < after[1]:
-            found.append(f"{before[0]}x{before[1]} -> {after[0]}x{after[1]}")
+        found.append((tuple(inputs[0].shape[-2:]), tuple(output.shape[-2:])))
 
     pools = [m for m in model.modules() if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))]
     handles = [m.register_forward_hook(hook) for m in pools]
@@ -42,19 +40,16 @@ def upsampling_pools(model: nn.Module, resolution: int) -> list[str]:
     return found
 
 
+def upsampling_pools(model: nn.Module, resolution: int) -> list[str]:
+    """The adaptive pools that enlarge their input at this resolution ("1x1 -> 5x5"): there the network is not the
+    one designed for its input size, since its classifier sees copies of a few values."""
+    return [
+        f"{a[0]}x{a[1]} -> {b[0]}x{b[1]}"
+        for a, b in adaptive_pool_shapes(model, resolution) if a[0] < b[0] or a[1] < b[1]
+    ]  # fmt: skip
+
+
 def class_map_side(model: nn.Module, resolution: int) -> int | None:
     """The side of the map that the last adaptive pool reads (NiN's class maps), or None when there is none."""
-    sides = []
-
-    def hook(module, inputs, output):
-        sides.append(inputs[0].shape[-1])
-
-    pools = [m for m in model.modules() if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))]
-    handles = [m.register_forward_hook(hook) for m in pools]
-    try:
-        with torch.no_grad():
-            model.to("meta").eval()(torch.empty(1, 1, resolution, resolution, device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
-    return int(sides[-1]) if sides else None
+    shapes = adaptive_pool_shapes(model, resolution)
+    return int(shapes[-1][0][1]) if shapes else None

@@ -19,6 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archs import Published
 from benchmarks.atomic import write_atomically
 from benchmarks.config import FastPath, RunConfig
 
@@ -102,18 +103,7 @@ class DataInfo:
     sha256: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Reference:
-    """d2l's published numbers for the entry's recipe (``archs.Published``), copied into the record."""
-
-    test_acc_low: float
-    test_acc_high: float
-    examples_per_sec_low: float
-    examples_per_sec_high: float
-    device: str
-    builds: int | None = None
-    single_builds: bool = False
-    not_converged: list[float] = field(default_factory=list)
+Reference = Published  # d2l's published numbers (archs.Published), copied from the registry entry into the record
 
 
 @dataclass(frozen=True)
@@ -227,6 +217,10 @@ def decode(kind, value, where: str):
         if not isinstance(value, list):
             raise RecordError(f"{where}: expected a list")
         return [decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:  # tuple[X, ...]: a list in JSON
+        if not isinstance(value, list):
+            raise RecordError(f"{where}: expected a list")
+        return tuple(decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is dict or kind is dict:
         if not isinstance(value, dict):
             raise RecordError(f"{where}: expected an object")

@@ -226,9 +226,7 @@ def is_oom(err: BaseException) -> bool:
 
 
 def reference_of(entry) -> Reference | None:
-    if entry.published is None:
-        return None
-    return Reference(**{**dataclasses.asdict(entry.published), "not_converged": list(entry.published.not_converged)})
+    return entry.published
 
 
 def static_fields(config: RunConfig, data: Dataset, device: str) -> dict:

@@ -8,9 +8,9 @@ from benchmarks.records import DataInfo, EpochLog, Final, Reference, RunRecord
 
 NIN_PARAMS = {"nin": 1_992_166, "nin-no-1x1": 1_546_058, "lenet": 61_706}
 REFERENCE = {
-    "lenet": Reference(0.779, 0.824, 55_297, 84_565, "Tesla V100", builds=23),
-    "nin": Reference(0.772, 0.879, 3_088, 3_193, "Tesla V100", builds=22, not_converged=[0.100]),
-    "lenet-bn": Reference(0.708, 0.838, 50_597, 57_912, "Tesla V100", builds=2, single_builds=True),
+    "lenet": Reference(0.779, 0.824, 55_297, 84_565, device="Tesla V100", builds=23),
+    "nin": Reference(0.772, 0.879, 3_088, 3_193, device="Tesla V100", builds=22, not_converged=(0.100,)),
+    "lenet-bn": Reference(0.708, 0.838, 50_597, 57_912, device="Tesla V100", builds=2, single_builds=True),
 }
 FAST = FastPath("bf16", True, True, "default", "fused", True, False)
 
