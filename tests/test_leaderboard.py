@@ -93,6 +93,7 @@ def test_gap_against_fc_is_no_result_where_the_last_map_is_1x1(tmp_path):
 def test_a_nin_run_at_chance_does_not_pass_the_d2l_range(tmp_path):
     """d2l's 0.100 NiN build did not converge: it is shown apart, and a run at 0.10 is "no learned seed"."""
     write(tmp_path, *make_record("nin", 0, 0.100, 30_000.0))
+    write(tmp_path, *make_record("lenet", 0, 0.80, 80_000.0))  # another row: the missing mean becomes NaN
     md = render_from(tmp_path)
     d2l = row_of(md.split("Against d2l's published builds")[1], "nin")
     assert "0.772–0.879 (22 converged builds); 0.100 did not converge" in d2l
@@ -291,3 +292,17 @@ def test_an_oom_retried_seed_shows_its_batch_and_is_not_averaged_in(tmp_path):
     retried = row_of(md, "nin (OOM retry: batch 64, lr not scaled)")
     assert "0.870 ± 0.127 (n=2)" in plain and "bs 128" in plain
     assert "0.700 (n=1)" in retried and "bs 64" in retried
+
+
+def test_time_to_accuracy_table_median_olympic_and_not_reached(tmp_path):
+    for seed, seconds in enumerate((50.0, 10.0, 20.0, 30.0, None)):
+        config, record = make_record("nin", seed, 0.86, 30_000.0)
+        times = {"0.85": seconds, "0.90": None, "0.92": None}
+        record = dataclasses.replace(record, final=dataclasses.replace(record.final, time_to_accuracy=times))
+        write(tmp_path, config, record)
+    write(tmp_path, *make_record("lenet", 0, 0.80, 80_000.0))  # reached nothing: left out of the table
+    table = render_from(tmp_path).split("Time to accuracy")[1].split("Against d2l")[0]
+    row = next(line for line in table.splitlines() if line.startswith("| nin ") and "0.85" in line)
+    assert "30.0 s" in row.split("|")[3] and "33.3 s" in row.split("|")[4]  # median; olympic: 20, 30, 50
+    assert row.split("|")[6].strip() == "1"
+    assert "| lenet " not in table
