@@ -100,12 +100,17 @@ def discover_input_sizes(builder: Callable[..., nn.Module]) -> tuple[int, int, i
     input_size = 28 if _runs_at(model, 28) else 224
     if not _runs_at(model, input_size):
         raise ValueError(f"{builder.__name__}: runs at neither 28 nor 224 px; give input_size= to register_model")
-    low, high = 1, input_size  # the smallest side that runs, assuming every larger one up to input_size does too
+    max_size = None if _runs_at(model, 2 * input_size) else input_size
+    return input_size, smallest_side(model, input_size), max_size
+
+
+def smallest_side(model: nn.Module, up_to: int) -> int:
+    """The smallest side at which ``model`` runs, assuming every larger one up to ``up_to`` (which runs) does too."""
+    low, high = 1, up_to
     while low < high:
         middle = (low + high) // 2
         low, high = (low, middle) if _runs_at(model, middle) else (middle + 1, high)
-    max_size = None if _runs_at(model, 2 * input_size) else input_size
-    return input_size, low, max_size
+    return low
 
 
 def register_model(
@@ -177,11 +182,7 @@ def _torchvision_entry(name: str) -> ModelEntry:
     build = _torchvision.builder(model_name)
     with torch.device("meta"):
         model = build().eval()
-    low, high = 1, 224
-    while low < high:
-        middle = (low + high) // 2
-        low, high = (low, middle) if _runs_at(model, middle) else (middle + 1, high)
-    return ModelEntry(name, build, build.__doc__, 224, low, DEFAULT_RECIPE, tags=("torchvision",))
+    return ModelEntry(name, build, build.__doc__, 224, smallest_side(model, 224), DEFAULT_RECIPE, tags=("torchvision",))
 
 
 def get_entry(name: str) -> ModelEntry:

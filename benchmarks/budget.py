@@ -13,10 +13,10 @@ from __future__ import annotations
 import statistics
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 import archs
 from benchmarks.config import RunConfig
+from benchmarks.model_stats import forward_flops
 from benchmarks.records import RunRecord
 
 DEFAULT_TRAIN, DEFAULT_TEST = 60_000, 10_000
@@ -25,10 +25,8 @@ DEFAULT_TRAIN, DEFAULT_TEST = 60_000, 10_000
 def planned_flops(config: RunConfig) -> int:
     """Forward FLOPs of one example, counted on the meta device (no memory, no arithmetic)."""
     with torch.device("meta"):
-        model = archs.get_model(config.arch).eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.empty(1, 1, config.resolution, config.resolution, device="meta"))
-    return counter.get_total_flops()
+        model = archs.get_model(config.arch)
+    return forward_flops(model, config.resolution)
 
 
 def _work(flops: float, train: int, test: int, epochs: int) -> float:

@@ -89,9 +89,7 @@ def check_table(summary: pd.DataFrame) -> str:
     """A group whose accuracy is no result (a smoke profile, synthetic data): what ran, and how fast."""
     rows = []
     for s in summary.itertuples():
-        failed = s.failures.split(", ")
-        failed = ", ".join(f for f in failed if f and "did not learn" not in f)
-        rows.append({**_shared(s), "ok runs": str(s.n_ok), "failed": failed, **_speed(s)})
+        rows.append({**_shared(s), "ok runs": str(s.n_ok), "failed": s.failed_runs, **_speed(s)})
     return to_markdown(pd.DataFrame(rows))
 
 

@@ -33,7 +33,7 @@ from benchmarks.errors import UsageError
 from benchmarks.harness import OPTIMIZERS, Diverged, TrainSettings, apply_backend_settings, rate, train
 from benchmarks.model_stats import count_params, forward_flops
 from benchmarks.recipes import RECIPES
-from benchmarks.records import DataInfo, DataParallel, Reference, RunRecord
+from benchmarks.records import DataInfo, DataParallel, RunRecord
 from benchmarks.user_archs import add_import_argument, import_user_modules
 
 HELP = "train and time architectures, writing run records"
@@ -225,35 +225,24 @@ def is_oom(err: BaseException) -> bool:
     return isinstance(err, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(err).lower()
 
 
-def reference_of(entry) -> Reference | None:
-    return entry.published
-
-
-def static_fields(config: RunConfig, data: Dataset, device: str) -> dict:
-    """What a record says whatever the outcome: the entry, its size and cost, the machine, the data."""
+def static_fields(config: RunConfig, data: Dataset, device: str, model=None) -> dict:
+    """What a record says whatever the outcome: the entry, the machine, the data, and, given the built ``model``,
+    its size and cost (None without it: the parent of an isolated run runs none of the model's code, which may be
+    what crashed)."""
     entry = archs.get_entry(config.arch)
-    model = entry.build()
     apply_backend_settings(config.fast)  # before the fingerprint, which records the TF32 and cuDNN switches in force
     return dict(
         arch=config.arch, description=entry.description, tags=list(entry.tags), config=config,
-        params=count_params(model), flops=forward_flops(model, config.resolution),
-        reference=reference_of(entry),
-        env=machine.fingerprint(device),
-        data=DataInfo(data.source, data.location, len(data.train_labels), len(data.test_labels), dict(data.sha256)),
+        params=count_params(model) if model is not None else None,
+        flops=forward_flops(model, config.resolution) if model is not None else None,
+        reference=entry.published, env=machine.fingerprint(device), data=DataInfo(**data.describe()),
     )  # fmt: skip
 
 
 def failed_record(config: RunConfig, dataset: Dataset, device: str, status: str, error: str, **extra) -> RunRecord:
-    """The record of a run that left none itself (an isolated run that crashed or ran out of time). The parent
-    runs none of the model's code (it may be what crashed), so params and FLOPs stay unknown."""
-    entry = archs.get_entry(config.arch)
+    """The record of a run that left none itself (an isolated run that crashed or ran out of time)."""
     data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
-    return RunRecord(
-        arch=config.arch, description=entry.description, tags=list(entry.tags), config=config, params=None,
-        flops=None, reference=reference_of(entry), env=machine.fingerprint(device),
-        data=DataInfo(data.source, data.location, len(data.train_labels), len(data.test_labels), dict(data.sha256)),
-        status=status, error=error, **extra,
-    )  # fmt: skip
+    return RunRecord(**static_fields(config, data, device), status=status, error=error, **extra)
 
 
 def run_one(
@@ -265,8 +254,8 @@ def run_one(
     rank, size = (world.rank, world.size) if world else (0, 1)
     entry = archs.get_entry(config.arch)
     data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
-    static = static_fields(config, data, device)
     model = entry.build()
+    static = static_fields(config, data, device, model)
     batch_size, retries = config.batch_size, []
     while True:
         settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer, device=device,
@@ -387,12 +376,13 @@ def main(args) -> int:
     if w.active:
         say(f"{w.size} ranks: " + ("each run data-parallel over all of them (--ddp)" if args.ddp else
                                    "the runs dealt out, run i to rank i % world size"), flush=True)  # fmt: skip
-    mine = p.configs if args.ddp else distributed.shard(p.configs, w)
+    numbered = list(enumerate(p.configs, 1))
+    mine = numbered if args.ddp else distributed.shard(numbered, w)
     finished = records.read_records(out / p.machine) if args.max_minutes else []
     failed = []
     try:
-        for config in mine:
-            status = run_planned(config, p, out, dataset, args, isolate, w, started, finished)
+        for i, config in mine:
+            status = run_planned(i, config, p, out, dataset, args, isolate, w, started, finished)
             if status == "stop":
                 break
             if status not in (None, "ok"):
@@ -407,9 +397,10 @@ def main(args) -> int:
     return 0
 
 
-def run_planned(config, p: Plan, out: Path, dataset, args, isolate: bool, w, started: float, finished: list):
-    """One planned run, start to record: its status, None when skipped, or "stop" when the time budget is spent."""
-    i, total = p.configs.index(config) + 1, len(p.configs)
+def run_planned(i: int, config, p: Plan, out: Path, dataset, args, isolate: bool, w, started: float, finished: list):
+    """The i-th planned run, start to record: its status, None when skipped, or "stop" when the time budget is
+    spent."""
+    total = len(p.configs)
     tag = f"[{i}/{total}]" + (f" rank {w.rank}" if w.active and not args.ddp else "")
     say = print if (w.rank == 0 or not args.ddp) else (lambda *a, **k: None)
     path = out / config.file_name()

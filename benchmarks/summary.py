@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import pandas as pd
+import torch
 
 import archs
 from benchmarks import stats, tta
@@ -96,7 +97,9 @@ def _design_note(arch: str, resolution: int) -> str:
         return ""
     if resolution >= entry.input_size:
         return ""
-    pools = upsampling_pools(entry.build(), resolution)
+    with torch.device("meta"):  # shapes only: no memory for the weights of a 128 M-parameter VGG
+        model = entry.build()
+    pools = upsampling_pools(model, resolution)
     if not pools:
         return ""
     return f"not d2l's network at {resolution} px: its adaptive pool upsamples {', '.join(pools)}"
@@ -128,8 +131,9 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def failures_text(group: pd.DataFrame) -> str:
-    """The seeds that gave no accuracy, by what happened to them: failures by status, and runs left at chance."""
+def failures_text(group: pd.DataFrame, count_stuck: bool = True) -> str:
+    """The seeds that gave no accuracy, by what happened to them: failures by status, and (with ``count_stuck``)
+    runs left at chance."""
     parts = []
     for status, rows in group[group.status != "ok"].groupby("status", sort=True):
         text = status
@@ -138,7 +142,7 @@ def failures_text(group: pd.DataFrame) -> str:
             text += f" (epoch {', '.join(map(str, epochs))})" if epochs else ""
         parts.append(f"{len(rows)} {text}" if len(group) > 1 else text)
     stuck = group[(group.status == "ok") & ~group.learned]
-    if len(stuck):
+    if count_stuck and len(stuck):
         parts.append(f"{len(stuck)} did not learn (≤ {stats.LEARNED_ABOVE:.2f})")
     return ", ".join(parts)
 
@@ -174,6 +178,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "arch": arch, "run_id": run_id, "first": first, "label": label,
             "n_ok": len(ok), "n_learned": len(good), "failures": failures_text(g),
+            "failed_runs": failures_text(g, count_stuck=False),
             "accs": accs, "acc": stats.mean_ci(accs), "last_acc": stats.mean_ci(last),
             "test_acc": sum(accs) / len(accs) if accs else None,
             "train_acc": good.train_acc.mean() if len(good) else None,
@@ -214,7 +219,9 @@ def ablation_results(summary: pd.DataFrame) -> list[dict]:
         side = None
         if "needs-spatial-map" in s.first.tags:
             try:
-                side = class_map_side(archs.get_model("nin"), int(s.first.resolution))
+                with torch.device("meta"):
+                    nin = archs.get_model("nin")
+                side = class_map_side(nin, int(s.first.resolution))
             except Exception:  # shapes only; an unknown layout means no judgement either way
                 side = None
         if side is not None and side <= 1:
