@@ -24,9 +24,16 @@ from archs._registry import (
 )  # fmt: skip
 
 __all__ = [
-    "DEFAULT_RECIPE", "IMPORT_ERRORS", "ModelEntry", "Published", "Recipe", "get_entry", "get_model",
+    "DEFAULT_RECIPE", "IMPORT_ERRORS", "REQUIRED", "ModelEntry", "Published", "Recipe", "get_entry", "get_model",
     "import_models", "list_models", "register_model",
 ]  # fmt: skip
+
+# the nine entries every machine's default suite trains: d2l chapter 7 (LeNet, AlexNet, VGG, NiN) and NiN's ablations;
+# lenet-bn, nin-bn and chapter 8 are extras, trained when named (--arch) or under the `full` profile
+REQUIRED = (
+    "lenet", "alexnet", "vgg11", "vgg11-small",
+    "nin", "nin-no-1x1", "nin-one-1x1", "nin-no-dropout", "nin-fc-head",
+)  # fmt: skip
 
 IMPORT_ERRORS: list[str] = []  # "archs/foo.py: SyntaxError: ..." for each package module that failed to import
 

@@ -2,27 +2,27 @@
 
 Every field of ``RunConfig`` (and of the ``FastPath`` inside it) is settable from the command line or derived:
 
-| field | flag | profile (`full` / `smoke`) | recipe (registry entry) | device default |
+| field | flag | profile (`full` / `cpu` / `smoke`) | recipe (registry entry) | device default |
 |---|---|---|---|---|
-| arch | `--arch` | | | |
-| profile | `--profile` | | | `full` on CUDA, `smoke` on a CPU |
+| arch | `--arch` | every entry / the nine required / every entry | | |
+| profile | `--profile` | | | `full` on CUDA, `cpu` on a CPU |
 | machine | derived: `benchmarks.machine.machine_slug` | | | |
 | device | `--device` (its kind is kept: cpu, cuda) | | | cuda when present |
-| seed | `--seeds` | | | 0 |
-| epochs | `--epochs` | recipe's / 3 | `Recipe.epochs` | |
+| seed | `--seeds` | 0 / 0 1 2 / 0 | | |
+| epochs | `--epochs` | recipe's / 1 / 3 | `Recipe.epochs` | |
 | batch_size | `--batch-size` | | `Recipe.batch_size` (fast recipe: 128) | |
 | lr | `--lr` | | `Recipe.lr` (fast recipe: 0.003, the peak) | |
 | optimizer | `--optimizer` | | `Recipe.optimizer` (fast recipe: adamw) | |
-| recipe (its parts: `benchmarks.recipes.TrainRecipe`) | `--recipe` | | d2l: the entry's; fast: one for all | d2l |
-| resolution | `--resolution` | entry's / 72 for 224-px entries | | |
-| train_subset, test_subset | `--train-subset`, `--test-subset` | all / 5,000 and 2,000 | | |
+| recipe (its parts: `benchmarks.recipes.TrainRecipe`) | `--recipe`, `--recipe-set FIELD=VALUE` | d2l / fast / d2l | d2l: the entry's; fast: one for all | |
+| resolution | `--resolution` | entry's / 224-px entries at their smallest input (at least 72 for smoke) | | |
+| train_subset, test_subset | `--train-subset`, `--test-subset` | all / a subset and all / 5,000 and 2,000 | | |
 | data | `--synthetic` | | | real |
 | world_size | `--ddp` under torchrun (the world size); 1 otherwise | | | 1 |
 | fast.precision | `--precision` | | | bf16 where the device computes it natively, else fp32 (CPU) or fp16 (old GPUs) |
 | fast.channels_last | `--channels-last` | | | on |
 | fast.compile | `--compile` | | | on CUDA only (it did not pay on a 2-core CPU) |
 | fast.compile_mode | `--compile-mode` | | | `default` |
-| fast.optimizer_impl | `--optimizer-impl` | | | `fused` on CUDA, `foreach` on a CPU |
+| fast.optimizer_impl | `--optimizer-impl` | | | `fused` (torch has fused CPU steps since 2.4) |
 | fast.cudnn_benchmark | `--cudnn-benchmark` | | | on CUDA |
 | fast.tf32 | `--tf32` | | | off: fp32 means fp32 |
 
@@ -36,7 +36,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
-from archs import ModelEntry
+from archs import REQUIRED, ModelEntry
 from benchmarks import recipes
 from benchmarks.machine import Capability
 from benchmarks.recipes import D2L, TrainRecipe
@@ -54,7 +54,7 @@ class FastPath:
     channels_last: bool = False
     compile: bool = False  # torch.compile(dynamic=False)
     compile_mode: str = "default"
-    optimizer_impl: str = "for-loop"  # for-loop (d2l's), foreach, or fused (CUDA)
+    optimizer_impl: str = "for-loop"  # for-loop (d2l's), foreach, or fused (one kernel per step, CUDA and CPU)
     cudnn_benchmark: bool = False  # cuDNN times its algorithms once per shape and keeps the fastest
     tf32: bool = False  # TF32 for fp32 matmuls and convolutions on Ampere and later; off: fp32 is fp32
 
@@ -71,10 +71,34 @@ class Profile:
     test_subset: int | None = None  # None: all 10,000
     resolution_224: int | None = None  # input side for the 224-px models; None: the entry's own
     accuracy_is_result: bool = True  # False: too short to converge; its tables show no accuracy
+    recipe: str = "d2l"  # the recipe unless --recipe names one
+    seeds: tuple[int, ...] = (0,)  # unless --seeds names them
+    archs: tuple[str, ...] | None = None  # the entries trained unless --arch names them; None: every entry
+    evals_per_epoch: int | None = None  # test evaluations per epoch in place of the recipe's (they train nothing)
+    against_d2l: bool = True  # False: a budget so far from d2l's 10 epochs that its published range is no verdict
 
+
+CPU_TRAIN = 20_000  # the cpu profile's training images: a seeded subset, one pass (benchmarks/PERFORMANCE.md)
+# full-width VGG-11 (129 M parameters) is left out of the cpu profile: on a 2-core CPU one pass over the subset takes
+# longer than all the rest together and does not leave chance (benchmarks/PERFORMANCE.md); --arch vgg11 trains it
+CPU_ARCHS = tuple(name for name in REQUIRED if name != "vgg11")
 
 PROFILES = {
     "full": Profile("full", "d2l's recipe: the entry's epochs, all 60,000 training images, the entry's input size"),
+    "cpu": Profile(
+        "cpu",
+        f"the CPU default: the required entries but full-width VGG-11, 3 seeds, the fast recipe over one pass of the same "
+        f"{CPU_TRAIN:,} training images, 224-px models at their smallest input of at least 64 px; accuracy on all "
+        "10,000 test images, a result",
+        epochs=1,
+        train_subset=CPU_TRAIN,
+        resolution_224=64,
+        recipe="fast",
+        seeds=(0, 1, 2),
+        archs=CPU_ARCHS,
+        evals_per_epoch=2,  # an evaluation of 10,000 images costs AlexNet a third of its training images' time
+        against_d2l=False,  # one pass of 20,000 images against d2l's 10 of 60,000 would say "below" of every entry
+    ),
     "smoke": Profile(
         "smoke",
         "a quick check that every entry runs, with its throughput: 3 epochs on 5,000 training and 2,000 test "
@@ -136,20 +160,21 @@ def fast_defaults(capability: Capability) -> tuple[FastPath, str]:
     if capability.kind == "cuda":
         if capability.native_bf16:
             return FastPath("bf16", True, True, "default", "fused", True, False), (
-                "CUDA with native bf16 (compute capability 8.0+): bf16 autocast, channels-last, compiled, fused SGD, "
+                "CUDA with native bf16 (compute capability 8.0+): bf16 autocast, channels-last, compiled, fused optimizer step, "
                 "cuDNN autotuning"
             )
         return FastPath("fp16", True, True, "default", "fused", True, False), (
             "CUDA without native bf16 (compute capability below 8.0): fp16 autocast with loss scaling, channels-last, "
-            "compiled, fused SGD, cuDNN autotuning"
+            "compiled, fused optimizer step, cuDNN autotuning"
         )
     if capability.native_bf16:
-        return FastPath("bf16", True, False, "default", "foreach", False, False), (
-            "CPU with native bf16 (AVX-512-BF16 or AMX): bf16 autocast, channels-last, foreach SGD; not compiled"
+        return FastPath("bf16", True, False, "default", "fused", False, False), (
+            "CPU with native bf16 (AVX-512-BF16 or AMX): bf16 autocast, channels-last, fused optimizer step; "
+            "not compiled"
         )
-    return FastPath("fp32", True, False, "default", "foreach", False, False), (
-        "CPU without native bf16 (bf16 would be emulated, several times slower): fp32, channels-last, foreach SGD; "
-        "not compiled"
+    return FastPath("fp32", True, False, "default", "fused", False, False), (
+        "CPU without native bf16 (bf16 would be emulated, several times slower): fp32, channels-last, fused "
+        "optimizer step; not compiled"
     )
 
 
@@ -178,8 +203,10 @@ def resolve(
         value = overrides.get(key)
         return default if value is None else value
 
-    fast_recipe = overrides.get("recipe") == "fast"
-    recipe = recipes.FAST if fast_recipe else D2L
+    fast_recipe = (overrides.get("recipe") or profile.recipe) == "fast"
+    recipe = recipes.with_parts(recipes.FAST if fast_recipe else D2L, overrides.get("recipe_parts") or [])
+    if profile.evals_per_epoch is not None:
+        recipe = replace(recipe, evals_per_epoch=profile.evals_per_epoch)
     base_lr = recipes.FAST_LR if fast_recipe else entry.recipe.lr
     base_batch = recipes.FAST_BATCH if fast_recipe else entry.recipe.batch_size
     base_optimizer = recipes.FAST_OPTIMIZER if fast_recipe else entry.recipe.optimizer

@@ -52,8 +52,10 @@ class TrainSettings:
     ddp: bool = False  # DistributedDataParallel over the process group torchrun set up (benchmarks.distributed)
 
 
-def init_weights(model: nn.Module) -> None:
-    """d2l's ``train_ch6`` init: Xavier-uniform weights in every Conv2d and Linear, biases as PyTorch sets them.
+def init_weights(model: nn.Module, scheme: str = "xavier") -> None:
+    """d2l's ``train_ch6`` init: Xavier-uniform weights in every Conv2d and Linear, biases as PyTorch sets them;
+    or ``kaiming``: He's normal init for ReLU nets (fan-in), which keeps the signal's scale through deep ReLU stacks
+    where Xavier halves its variance at every layer of equal width.
 
     Every layer is reset first, so the result depends on the seed in force now, not on when the model was built.
     """
@@ -61,14 +63,16 @@ def init_weights(model: nn.Module) -> None:
         if hasattr(module, "reset_parameters"):
             module.reset_parameters()
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(module.weight)
+            if scheme == "kaiming":
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(module.weight)
 
 
 def _impl(settings: TrainSettings) -> dict:
-    """torch.optim's keyword for the step implementation; ``fused`` needs CUDA, foreach is its CPU counterpart."""
+    """torch.optim's keyword for the step implementation; SGD and AdamW have fused steps on CUDA and on the CPU
+    (torch 2.4+): on the CPU, AdamW's fused step is about 8x its foreach step (``benchmarks/PERFORMANCE.md``)."""
     impl = settings.fast.optimizer_impl
-    if impl == "fused" and not settings.device.startswith("cuda"):
-        impl = "foreach"
     return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
 
 
@@ -130,7 +134,7 @@ class Trainer:
         self.settings = settings
         fast = settings.fast
         torch.manual_seed(settings.seed)
-        init_weights(model)
+        init_weights(model, settings.recipe.init)
         model.to(settings.device)
         if fast.channels_last:
             model.to(memory_format=torch.channels_last)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import archs
-from benchmarks import budget, distributed, isolation, machine, records
+from benchmarks import budget, distributed, isolation, machine, recipes, records
 from benchmarks.config import (
     COMPILE_MODES,
     OPTIMIZER_IMPLS,
@@ -41,18 +41,33 @@ SUBSET_SEED = 0  # every seed of a configuration trains on the same subset; the 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", nargs="+", default=["*"], metavar="PATTERN", help="names or shell patterns")
-    parser.add_argument("--profile", choices=sorted(PROFILES), help="default: full on CUDA, smoke on CPU")
+    parser.add_argument(
+        "--arch",
+        nargs="+",
+        metavar="PATTERN",
+        help="names or shell patterns (default: the profile's entries; '*' for every entry)",
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILES), help="default: full on CUDA, cpu on a CPU")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default: the recipe's")
-    parser.add_argument("--recipe", choices=RECIPES, default="d2l",
-                        help="d2l: the book's, per entry (default); fast: one recipe for every entry "
-                             "(benchmarks/recipes.py)")  # fmt: skip
+    parser.add_argument("--recipe", choices=RECIPES,
+                        help="d2l: the book's, per entry; fast: one recipe for every entry (benchmarks/recipes.py); "
+                             "default: the profile's (full: d2l, cpu: fast)")  # fmt: skip
+    parser.add_argument("--recipe-set", dest="recipe_parts", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one part of the recipe (repeatable), e.g. label_smoothing=0 or init=xavier; "
+                             "the fields are benchmarks.recipes.TrainRecipe's")  # fmt: skip
     parser.add_argument("--resolution", type=int, help="input side in pixels")
     parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when present)")
-    parser.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--seed",
+        "--seeds",
+        dest="seeds",
+        type=int,
+        nargs="+",
+        help="default: the profile's (cpu: 0 1 2; full and smoke: 0)",
+    )
     parser.add_argument("--train-subset", type=int, metavar="N", help="a seeded subset of N training images")
     parser.add_argument("--test-subset", type=int, metavar="N", help="a seeded subset of N test images")
     fast = parser.add_argument_group("fast path (default: chosen for the machine; the plan says which and why)")
@@ -168,6 +183,11 @@ class Plan:
     configs: list[RunConfig]
 
 
+def default_profile(device_kind: str) -> str:
+    """``full`` (d2l's recipe, every entry) where a GPU makes it minutes; ``cpu`` (results a CPU affords) elsewhere."""
+    return "full" if device_kind == "cuda" else "cpu"
+
+
 def plan(args, w: distributed.World | None = None) -> Plan:
     """Every configuration the suite will run, each checked; raises UsageError on the first bad argument."""
     w = w or distributed.World()
@@ -175,12 +195,16 @@ def plan(args, w: distributed.World | None = None) -> Plan:
     check_positive(args)
     if args.ddp and not w.active:
         raise UsageError("--ddp needs several processes: start the suite with torchrun --nproc-per-node N")
-    names = resolve_archs(args.arch)
+    try:
+        recipes.with_parts(recipes.D2L, args.recipe_parts)  # checked once, before anything runs
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     device = resolve_device(args.device)
     if w.active and device == "cuda":
         device = f"cuda:{w.local_rank}"  # one GPU per rank
     kind = torch.device(device).type
-    profile = PROFILES[args.profile or ("full" if kind == "cuda" else "smoke")]
+    profile = PROFILES[args.profile or default_profile(kind)]
+    names = resolve_archs(args.arch or list(profile.archs or ["*"]))
     if args.precision == "fp16" and kind == "cpu":
         raise UsageError("--precision fp16 needs CUDA; on a CPU use bf16 or fp32")
     defaults, why = fast_defaults(machine.capability(device))
@@ -188,7 +212,7 @@ def plan(args, w: distributed.World | None = None) -> Plan:
     fast = resolve_fast(defaults, explicit, exact=args.exact)
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-        "recipe": args.recipe,
+        "recipe": args.recipe, "recipe_parts": args.recipe_parts,
         "resolution": args.resolution, "train_subset": args.train_subset, "test_subset": args.test_subset,
         "data": "synthetic" if args.synthetic else None,
     }  # fmt: skip
@@ -196,7 +220,7 @@ def plan(args, w: distributed.World | None = None) -> Plan:
     configs = []
     for name in names:
         entry = archs.get_entry(name)
-        for seed in args.seeds:
+        for seed in args.seeds or profile.seeds:
             config = resolve(entry, profile, slug, kind, seed, fast, overrides)
             if args.ddp:
                 config = dataclasses.replace(config, world_size=w.size)
@@ -327,7 +351,7 @@ def describe_fast(fast: FastPath) -> str:
         fast.precision + (" (TF32 on)" if fast.tf32 else ""),
         "channels-last" if fast.channels_last else "NCHW",
         f"compiled ({fast.compile_mode})" if fast.compile else "eager",
-        f"{fast.optimizer_impl} SGD step",
+        f"{fast.optimizer_impl} optimizer step",
     ]
     if fast.cudnn_benchmark:
         parts.append("cuDNN autotuning")
@@ -342,7 +366,7 @@ def describe_plan(p: Plan, args) -> str:
         f"profile {profile.name}: {profile.description}",
     ]
     if args.profile is None:
-        lines[-1] += " [default for this device; --profile full|smoke to choose]"
+        lines[-1] += f" [default for this device; --profile {'|'.join(sorted(PROFILES))} to choose]"
     for c in p.configs:
         lines.append(
             f"  {c.arch} seed {c.seed}: {c.recipe.name} recipe, {c.epochs} epochs, batch {c.batch_size}, "

@@ -198,7 +198,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _config_key(row, fields) -> tuple:
+def config_key(row, fields) -> tuple:
     return tuple(str(getattr(row.first, k)) for k in fields)
 
 
@@ -209,12 +209,12 @@ def ablation_results(summary: pd.DataFrame) -> list[dict]:
     An ablation tagged ``needs-spatial-map`` (GAP against a fully connected head) means something only where NiN's
     last class map is larger than 1x1; at a smaller input both heads see one value per class.
     """
-    base = {_config_key(s, SAME_CONFIG): s for s in summary.itertuples() if s.arch == "nin"}
+    base = {config_key(s, SAME_CONFIG): s for s in summary.itertuples() if s.arch == "nin"}
     out = []
     for s in summary.itertuples():
-        if "ablation" not in s.first.tags or _config_key(s, SAME_CONFIG) not in base:
+        if "ablation" not in s.first.tags or config_key(s, SAME_CONFIG) not in base:
             continue
-        b = base[_config_key(s, SAME_CONFIG)]
+        b = base[config_key(s, SAME_CONFIG)]
         result = {"ablation": s, "nin": b, "accuracy": None, "throughput": None, "reason": ""}
         side = None
         if "needs-spatial-map" in s.first.tags:
@@ -240,11 +240,11 @@ def ablation_results(summary: pd.DataFrame) -> list[dict]:
 def scaling_rows(summary: pd.DataFrame) -> list[dict]:
     """Each data-parallel row against the 1-process row of the same configuration on the same machine:
     scaling efficiency = aggregate examples/s over (world size x 1-process examples/s)."""
-    single = {_config_key(s, SCALING): s for s in summary.itertuples() if s.first.world_size == 1}
+    single = {config_key(s, SCALING): s for s in summary.itertuples() if s.first.world_size == 1}
     out = []
     for s in summary.itertuples():
         if s.first.world_size > 1:
-            one = single.get(_config_key(s, SCALING))
+            one = single.get(config_key(s, SCALING))
             base = one.train_eps if one is not None else None
             out.append({"row": s, "single_eps": base,
                         "efficiency": s.train_eps / (s.first.world_size * base) if base and s.train_eps else None})  # fmt: skip
@@ -259,12 +259,12 @@ def _set_vs_exact(summaries: dict[GroupKey, pd.DataFrame]) -> None:
     for key, summary in summaries.items():
         for s in summary.itertuples():
             if s.first.fast == EXACT and s.train_eps:
-                exact[(key.machine, key.profile, key.data, s.arch, _config_key(s, RECIPE))] = s.train_eps
+                exact[(key.machine, key.profile, key.data, s.arch, config_key(s, RECIPE))] = s.train_eps
     for key, summary in summaries.items():
         if len(summary):
             summary["vs_exact"] = [
                 s.train_eps / exact[k] if s.first.fast != EXACT and s.train_eps and
-                (k := (key.machine, key.profile, key.data, s.arch, _config_key(s, RECIPE))) in exact else None
+                (k := (key.machine, key.profile, key.data, s.arch, config_key(s, RECIPE))) in exact else None
                 for s in summary.itertuples()
             ]  # fmt: skip
 

@@ -66,7 +66,8 @@ def test_ddp_keeps_ranks_identical_and_follows_the_one_process_curve():
 
 def test_ddp_record_states_its_world(tmp_path):
     out = torchrun("-m", "benchmarks", "run", "--ddp", "--out", str(tmp_path), "--arch", "lenet", "--device", "cpu",
-                   "--synthetic", "--train-subset", "512", "--test-subset", "128", "--epochs", "1")  # fmt: skip
+                   "--synthetic", "--train-subset", "512", "--test-subset", "128", "--epochs", "1", "--seeds", "0",
+                   "--recipe", "d2l")  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     (record,) = by_name(tmp_path).values()
     parallel = record.data_parallel

@@ -13,7 +13,7 @@ import pytest
 from benchmarks import cli, records
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = ["--synthetic", "--train-subset", "128", "--test-subset", "64", "--epochs", "1", "--isolate"]
+QUICK = ["--synthetic", "--train-subset", "128", "--test-subset", "64", "--epochs", "1", "--isolate", "--seeds", "0"]
 
 TROUBLE = textwrap.dedent('''
     import os
@@ -90,7 +90,19 @@ def test_a_run_past_its_time_limit_is_timeout_and_is_retried(tmp_path, trouble, 
 
 
 def test_run_timeout_without_isolation_is_a_usage_error(tmp_path, capsys):
-    argv = ["run", "--out", str(tmp_path), "--synthetic", "--arch", "lenet", "--no-isolate", "--run-timeout", "5"]
+    argv = [
+        "run",
+        "--out",
+        str(tmp_path),
+        "--synthetic",
+        "--arch",
+        "lenet",
+        "--seeds",
+        "0",
+        "--no-isolate",
+        "--run-timeout",
+        "5",
+    ]
     assert cli.main(argv) == cli.EXIT_USAGE
     assert "--run-timeout needs --isolate" in capsys.readouterr().err
 

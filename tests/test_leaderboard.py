@@ -306,3 +306,35 @@ def test_time_to_accuracy_table_median_olympic_and_not_reached(tmp_path):
     assert "30.0 s" in row.split("|")[3] and "33.3 s" in row.split("|")[4]  # median; olympic: 20, 30, 50
     assert row.split("|")[6].strip() == "1"
     assert "| lenet " not in table
+
+
+def test_the_book_recipe_beside_the_fast_one_under_the_same_budget(tmp_path):
+    from benchmarks import recipes
+
+    for seed in range(3):
+        write(tmp_path, *make_record("nin", seed, 0.10, 30_000.0))  # d2l's recipe, left at chance
+        config, record = make_record("nin", seed, 0.80 + seed / 100, 30_000.0)
+        config = dataclasses.replace(config, recipe=recipes.FAST, optimizer="adamw", lr=0.003, batch_size=64)
+        write(tmp_path, config, dataclasses.replace(record, config=config))
+        config, record = make_record("lenet", seed, 0.80, 80_000.0)  # no fast-recipe run: not in the table
+        write(tmp_path, config, record)
+    config, record = make_record("nin", 0, 0.85, 30_000.0, epochs=3)  # another budget: not set beside d2l's
+    config = dataclasses.replace(config, recipe=recipes.FAST)
+    write(tmp_path, config, dataclasses.replace(record, config=config))
+    table = render_from(tmp_path).split("The book's recipe beside the fast one")[1].split("\n\n")[1]
+    rows = [line for line in table.splitlines()[2:]]
+    assert len(rows) == 1 and rows[0].split("|")[1].strip() == "nin"
+    cells = [c.strip() for c in rows[0].split("|")]
+    assert cells[2] == "2 ep of 60,000 images, 224 px"
+    assert cells[3] == "3 did not learn (≤ 0.15)" and cells[4].startswith("0.810 ± ")
+
+
+def test_the_cpu_profile_is_not_judged_against_d2l_ten_epochs(tmp_path):
+    for seed in range(3):
+        write(tmp_path, *make_record("lenet", seed, 0.64 + seed / 100, 16_000.0, profile="cpu", epochs=1))
+        write(tmp_path, *make_record("lenet", seed, 0.80, 16_000.0, profile="full"))
+    text = render_from(tmp_path)
+    cpu = text.split("profile `cpu`")[1].split("### ")[0]
+    full = text.split("profile `full`")[1].split("### ")[0]
+    assert "0.650 ± " in cpu and "Against d2l's published builds" not in cpu
+    assert "Against d2l's published builds" in full

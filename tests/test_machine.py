@@ -13,7 +13,19 @@ from benchmarks.config import EXACT, FastPath, fast_defaults, resolve_fast
 from benchmarks.machine import Capability
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = ["--synthetic", "--train-subset", "256", "--test-subset", "128", "--epochs", "1", "--arch", "lenet"]
+QUICK = [
+    "--synthetic",
+    "--train-subset",
+    "256",
+    "--test-subset",
+    "128",
+    "--epochs",
+    "1",
+    "--arch",
+    "lenet",
+    "--seeds",
+    "0",
+]
 
 ZEN3_AVX2 = """Architecture: x86_64
 Vendor ID:                               AuthenticAMD

@@ -26,11 +26,33 @@ def test_the_recipe_axis_changes_what_it_says_and_nothing_else():
     entry = archs.get_entry("lenet").recipe
     assert (book.optimizer, book.lr, book.batch_size, book.recipe) == ("sgd", entry.lr, entry.batch_size, recipes.D2L)
     assert (fast.optimizer, fast.lr, fast.batch_size) == (recipes.FAST_OPTIMIZER, recipes.FAST_LR, recipes.FAST_BATCH)
-    assert fast.recipe == recipes.FAST and fast.recipe.schedule == "onecycle" and fast.recipe.flip
+    assert fast.recipe == recipes.FAST and fast.recipe.schedule == "onecycle" and fast.recipe.label_smoothing > 0
     differing = {k for k, v in book.as_dict().items() if fast.as_dict()[k] != v}
     assert differing == {"optimizer", "lr", "batch_size", "recipe"}
     assert configs(recipe="fast", lr=0.01).lr == 0.01  # an explicit value still wins
     assert book.run_id() != fast.run_id()
+
+
+def test_recipe_set_changes_the_named_parts_and_renames_the_recipe():
+    changed = configs(recipe="fast", recipe_parts=["label_smoothing=0", "flip=off", "init=xavier"])
+    assert changed.recipe.label_smoothing == 0.0 and changed.recipe.flip is False and changed.recipe.init == "xavier"
+    untouched = {"momentum", "nesterov", "weight_decay", "schedule", "warmup_fraction", "translate", "evals_per_epoch"}
+    assert all(getattr(changed.recipe, k) == getattr(recipes.FAST, k) for k in untouched)
+    assert changed.recipe.name == "fast[label_smoothing=0.0,flip=False,init=xavier]"  # never shown as plain "fast"
+    assert changed.run_id() != configs(recipe="fast").run_id()
+    with pytest.raises(ValueError, match="schedule is one of constant, onecycle"):
+        recipes.with_parts(recipes.FAST, ["schedule=cosine"])
+
+
+def test_kaiming_init_keeps_the_scale_that_xavier_halves():
+    """He init: weight variance 2 / fan-in; Xavier: 2 / (fan-in + fan-out), half of it where they are equal."""
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(256, 256, 1))
+    init_weights(conv, "kaiming")
+    kaiming = conv[0].weight.var().item()
+    init_weights(conv)
+    xavier = conv[0].weight.var().item()
+    assert kaiming == pytest.approx(2 / 256, rel=0.05) and xavier == pytest.approx(1 / 256, rel=0.05)
 
 
 def test_the_d2l_recipe_is_d2l_train_ch6_to_the_bit():

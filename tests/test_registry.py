@@ -185,7 +185,7 @@ def test_the_conventional_one_liner_registers_and_trains_by_name(tmp_path):
     import subprocess
 
     env = _package_copy(tmp_path, my_net=CONVENTIONAL)
-    command = [sys.executable, "-m", "benchmarks", "run", "--arch", "my-net", "--synthetic", "--epochs", "1",
+    command = [sys.executable, "-m", "benchmarks", "run", "--arch", "my-net", "--synthetic", "--epochs", "1", "--seeds", "0", "--recipe", "d2l",
                "--train-subset", "256", "--test-subset", "64", "--out", str(tmp_path / "runs")]  # fmt: skip
     out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -16,7 +16,7 @@ from benchmarks import cli, machine, records, runner
 from benchmarks.harness import Diverged
 from tests.records_by_hand import make_config
 
-QUICK = ["--synthetic", "--train-subset", "256", "--test-subset", "128", "--epochs", "1"]
+QUICK = ["--synthetic", "--train-subset", "256", "--test-subset", "128", "--epochs", "1", "--seeds", "0"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,7 +41,7 @@ def test_a_run_writes_one_complete_record_per_seed(tmp_path):
     record = loaded(paths[0])
     assert record.status == "ok" and record.params == 61_706 and record.final.train_seconds > 0
     assert record.data.source == "synthetic" and record.config.data == "synthetic"
-    assert record.config.profile == "smoke"  # the CPU default
+    assert record.config.profile == "cpu" and record.config.recipe.name == "fast"  # the CPU default
     assert record.env["torch"] == torch.__version__ and "hostname" not in record.env
     assert paths[0].parent.name == record.machine == machine.machine_slug("cpu")  # one folder per machine
     assert not list((tmp_path / "runs").rglob(".*"))  # no temporary file left
@@ -135,10 +135,10 @@ def test_simulated_oom_is_recorded_or_retried_at_half_batch(tmp_path, monkeypatc
         return real_train(model, train_loader, *args, **kwargs)
 
     monkeypatch.setattr(runner, "train", oom_above_64)
-    assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 1  # both need batch 256
+    assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn", "--recipe", "d2l") == 1  # both need batch 256
     assert {loaded(p).status for p in saved(tmp_path)} == {"oom"}
     batch_sizes.clear()
-    assert run_cli(tmp_path, "--arch", "lenet", "--oom-retry") == 0  # an oom record is run again
+    assert run_cli(tmp_path, "--arch", "lenet", "--recipe", "d2l", "--oom-retry") == 0  # an oom record is run again
     assert batch_sizes == [256, 128, 64]
     record = loaded(next(p for p in saved(tmp_path) if p.name.startswith("lenet__")))
     assert record.status == "ok" and record.oom_retries == [256, 128] and record.batch_size_used == 64
@@ -165,6 +165,8 @@ def test_any_other_exception_is_recorded_as_error(tmp_path, monkeypatch):
         (["--arch", "nin", "--resolution", "32"], "too small for 'nin': the minimum is 67"),
         (["--arch", "lenet", "--device", "tpu"], "--device"),
         (["--arch", "lenet", "--import", "no_such_module_xyz"], "--import no_such_module_xyz"),
+        (["--arch", "lenet", "--recipe-set", "smoothing=0.1"], "expected FIELD=VALUE with FIELD one of"),
+        (["--arch", "lenet", "--recipe-set", "flip=maybe"], "flip takes a bool"),
     ],
 )
 def test_bad_arguments_fail_in_one_line_before_training(tmp_path, capsys, argv, message):
@@ -274,3 +276,24 @@ def test_the_budget_scales_from_other_configurations_on_this_machine():
     config = make_config("nin", 0, epochs=4, lr=0.05)  # another configuration: twice the epochs
     assert budget.estimate_seconds(config, [done]) == pytest.approx(200.0, rel=0.01)
     assert budget.estimate_seconds(make_config("nin", 0, machine="elsewhere"), [done]) is None
+
+
+def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
+    import argparse
+
+    from benchmarks.config import CPU_ARCHS, PROFILES
+
+    parser = argparse.ArgumentParser()
+    runner.add_arguments(parser)
+    planned = runner.plan(parser.parse_args(["--device", "cpu"]))
+    profile = PROFILES["cpu"]
+    assert {c.profile for c in planned.configs} == {"cpu"}
+    assert [(c.arch, c.seed) for c in planned.configs] == [(a, s) for a in CPU_ARCHS for s in (0, 1, 2)]
+    assert {c.recipe.name for c in planned.configs} == {"fast"} and {c.epochs for c in planned.configs} == {1}
+    assert {c.train_subset for c in planned.configs} == {profile.train_subset}
+    assert {c.recipe.evals_per_epoch for c in planned.configs} == {profile.evals_per_epoch}
+    sizes = {c.arch: c.resolution for c in planned.configs}
+    assert sizes["lenet"] == 28 and sizes["alexnet"] == 65 and sizes["nin"] == 67 and sizes["vgg11-small"] == 64
+    named = runner.plan(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l", "--seeds", "4"]))
+    (config,) = named.configs
+    assert config.recipe.name == "d2l" and config.seed == 4 and config.train_subset == profile.train_subset
