@@ -155,27 +155,25 @@ def config_id(config: RunConfig) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
+# why each machine class gets its fast path; the path itself differs only by precision and by what CUDA adds
+WHY = {
+    ("cuda", True): "CUDA with native bf16 (compute capability 8.0+): bf16 autocast, channels-last, compiled, "
+    "fused optimizer step, cuDNN autotuning",
+    ("cuda", False): "CUDA without native bf16 (compute capability below 8.0): fp16 autocast with loss scaling, "
+    "channels-last, compiled, fused optimizer step, cuDNN autotuning",
+    ("cpu", True): "CPU with native bf16 (AVX-512-BF16 or AMX): bf16 autocast, channels-last, fused optimizer step; "
+    "not compiled",
+    ("cpu", False): "CPU without native bf16 (bf16 would be emulated, several times slower): fp32, channels-last, "
+    "fused optimizer step; not compiled",
+}
+
+
 def fast_defaults(capability: Capability) -> tuple[FastPath, str]:
     """The fast path for a machine, and why; ``benchmarks/PERFORMANCE.md`` has the measurements behind it."""
-    if capability.kind == "cuda":
-        if capability.native_bf16:
-            return FastPath("bf16", True, True, "default", "fused", True, False), (
-                "CUDA with native bf16 (compute capability 8.0+): bf16 autocast, channels-last, compiled, fused optimizer step, "
-                "cuDNN autotuning"
-            )
-        return FastPath("fp16", True, True, "default", "fused", True, False), (
-            "CUDA without native bf16 (compute capability below 8.0): fp16 autocast with loss scaling, channels-last, "
-            "compiled, fused optimizer step, cuDNN autotuning"
-        )
-    if capability.native_bf16:
-        return FastPath("bf16", True, False, "default", "fused", False, False), (
-            "CPU with native bf16 (AVX-512-BF16 or AMX): bf16 autocast, channels-last, fused optimizer step; "
-            "not compiled"
-        )
-    return FastPath("fp32", True, False, "default", "fused", False, False), (
-        "CPU without native bf16 (bf16 would be emulated, several times slower): fp32, channels-last, fused "
-        "optimizer step; not compiled"
-    )
+    cuda = capability.kind == "cuda"
+    precision = "bf16" if capability.native_bf16 else ("fp16" if cuda else "fp32")
+    fast = FastPath(precision, channels_last=True, compile=cuda, optimizer_impl="fused", cudnn_benchmark=cuda)
+    return fast, WHY[("cuda" if cuda else "cpu", capability.native_bf16)]
 
 
 def profile_resolution(entry: ModelEntry, profile: Profile) -> int:

@@ -73,6 +73,12 @@ class Group:
         return self.key.data == "real" and (profile is None or profile.accuracy_is_result)
 
     @property
+    def against_d2l(self) -> bool:
+        """Whether d2l's published (10-epoch) ranges are a verdict on this group's budget."""
+        profile = PROFILES.get(self.key.profile)
+        return self.accuracy_is_result and (profile is None or profile.against_d2l)
+
+    @property
     def evidence(self) -> tuple:
         """Sort key, strongest first: accuracy that is a result, then the most learned seeds per row."""
         best = int(self.summary.n_learned.max()) if len(self.summary) else 0
