@@ -17,28 +17,31 @@ MIN_INPUT = 67  # smallest side whose last max pool still gets a 3x3 map
 
 def nin_block(
     in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int,
-    num_1x1: int = 2, batch_norm: bool = False,
+    num_1x1: int = 2, batch_norm: bool = False, first_width: int | None = None,
 ) -> nn.Sequential:  # fmt: skip
-    """One conv followed by ``num_1x1`` 1x1 convs (a per-pixel MLP), ReLU after each."""
+    """One conv followed by ``num_1x1`` 1x1 convs (a per-pixel MLP), ReLU after each. ``first_width`` gives the
+    first conv other output channels than ``out_channels`` (the 1x1 convs then reduce to it: NiN exercise 4)."""
+    widths = [first_width or out_channels] + [out_channels] * num_1x1
     layers: list[nn.Module] = []
-    convs = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)]
-    convs += [nn.Conv2d(out_channels, out_channels, kernel_size=1) for _ in range(num_1x1)]
-    for conv in convs:
-        layers.append(conv)
+    for width in widths:
+        layers.append(nn.Conv2d(in_channels, width, kernel_size, stride, padding))
         if batch_norm:
-            layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(nn.BatchNorm2d(width))
         layers.append(nn.ReLU())
+        in_channels, kernel_size, stride, padding = width, 1, 1, 0
     return nn.Sequential(*layers)
 
 
 def nin(
     in_channels: int = 1, num_classes: int = 10, *,
-    num_1x1: int = 2, dropout: float = 0.5, head: str = "gap", batch_norm: bool = False,
+    num_1x1: int = 2, dropout: float = 0.5, head: str = "gap", batch_norm: bool = False, last_first_width=None,
 ) -> nn.Sequential:  # fmt: skip
     """NiN; the keyword arguments select an ablation (the defaults are d2l's network).
 
     ``head="gap"`` averages each class map over space; ``head="fc"`` flattens the 5x5 class maps (what a 224 input
-    gives) and classifies them with one linear layer, the paper's GAP against FC comparison.
+    gives) and classifies them with one linear layer, the paper's GAP against FC comparison. ``last_first_width``
+    makes the last block's 3x3 conv that wide, so that 384 channels reach the 10 class maps in two steps (384 -> it
+    -> 10) rather than in one (d2l's 3x3 conv 384 -> 10).
     """
     layers: list[nn.Module] = []
     for out_channels, kernel_size, stride, padding in BLOCKS:
@@ -49,7 +52,7 @@ def nin(
         in_channels = out_channels
     if dropout:
         layers.append(nn.Dropout(dropout))
-    layers.append(nin_block(in_channels, num_classes, 3, 1, 1, num_1x1, batch_norm))
+    layers.append(nin_block(in_channels, num_classes, 3, 1, 1, num_1x1, batch_norm, last_first_width))
     if head == "gap":
         layers += [nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten()]
     elif head == "fc":
@@ -90,5 +93,10 @@ _register_nin("nin-no-1x1", "NiN with no 1x1 convs: plain convs, dropout, global
 _register_nin("nin-no-dropout", "NiN without its dropout layer", dropout=0.0)
 _register_nin(
     "nin-fc-head", "NiN with a linear classifier on the 5x5 class maps instead of GAP", head="fc", needs_map=True
+)
+_register_nin(
+    "nin-stepped",
+    "NiN whose last block reduces 384 channels to the 10 class maps in two steps (3x3 conv to 96, then 1x1 to 10)",
+    last_first_width=96,
 )
 _register_nin("nin-bn", "NiN with batch normalization after every conv", batch_norm=True)

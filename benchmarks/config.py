@@ -63,6 +63,19 @@ EXACT = FastPath()  # d2l's path
 
 
 @dataclass(frozen=True)
+class Budget:
+    """What one entry trains on under a profile: passes over how many training images, at which input side."""
+
+    epochs: int
+    train_subset: int | None = None  # None: all 60,000
+    resolution: int | None = None  # None: the profile's rule for the entry (``profile_resolution``)
+
+    def text(self) -> str:
+        images = f"{self.train_subset:,}" if self.train_subset else "60,000"
+        return f"{self.epochs} x {images} images" + (f" at {self.resolution} px" if self.resolution else "")
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -76,6 +89,11 @@ class Profile:
     archs: tuple[str, ...] | None = None  # the entries trained unless --arch names them; None: every entry
     evals_per_epoch: int | None = None  # test evaluations per epoch in place of the recipe's (they train nothing)
     against_d2l: bool = True  # False: a budget so far from d2l's 10 epochs that its published range is no verdict
+    budgets: tuple[tuple[str, Budget], ...] = ()  # per entry: (name, budget), in place of epochs and train_subset
+    budget_rule: str = ""  # why each entry gets its budget, said in the plan and the README
+
+    def budget(self, name: str) -> Budget | None:
+        return dict(self.budgets).get(name)
 
 
 CPU_TRAIN = 20_000  # the cpu profile's training images: a seeded subset, one pass (benchmarks/PERFORMANCE.md)
@@ -152,6 +170,9 @@ class RunConfig:
 def config_id(config: RunConfig) -> str:
     """A short stable hash of a run's configuration without its seed: the seeds of one configuration share it."""
     values = {k: v for k, v in config.as_dict().items() if k != "seed"}
+    values["recipe"] = {
+        k: v for k, v in values["recipe"].items() if k not in recipes.ADDED_PARTS or v != recipes.ADDED_PARTS[k]
+    }
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -209,18 +230,20 @@ def resolve(
     base_batch = recipes.FAST_BATCH if fast_recipe else entry.recipe.batch_size
     base_optimizer = recipes.FAST_OPTIMIZER if fast_recipe else entry.recipe.optimizer
 
+    budget = profile.budget(entry.name) or Budget(profile.epochs or entry.recipe.epochs, profile.train_subset)
+
     return RunConfig(
         arch=entry.name,
         profile=profile.name,
         machine=machine,
         device=device_kind,
         seed=seed,
-        epochs=pick("epochs", profile.epochs or entry.recipe.epochs),
+        epochs=pick("epochs", budget.epochs),
         batch_size=pick("batch_size", base_batch),
         lr=pick("lr", base_lr),
         optimizer=pick("optimizer", base_optimizer),
-        resolution=pick("resolution", profile_resolution(entry, profile)),
-        train_subset=pick("train_subset", profile.train_subset),
+        resolution=pick("resolution", budget.resolution or profile_resolution(entry, profile)),
+        train_subset=pick("train_subset", budget.train_subset),
         test_subset=pick("test_subset", profile.test_subset),
         data=pick("data", "real"),
         fast=fast,

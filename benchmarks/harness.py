@@ -25,9 +25,11 @@ from torch import nn
 from benchmarks import distributed, memory, tta
 from benchmarks.config import FastPath
 from benchmarks.recipes import D2L, TrainRecipe
-from benchmarks.records import EpochLog, EvalPoint, Final, TrainResult
+from benchmarks.records import EpochLog, EvalPoint, Final, Plateau, TrainResult
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PLATEAU_CHECK_STEP = 100  # after this many steps, a run whose recent loss is still ln 10 is labelled on the plateau
+PLATEAU_WINDOW = 20  # steps whose mean training loss is compared with ln 10
 
 
 class Diverged(Exception):
@@ -104,8 +106,31 @@ def lr_factor(recipe: TrainRecipe, total_steps: int):
     return one_cycle
 
 
+def last_layer(model: nn.Module) -> nn.Module | None:
+    """The last Conv2d or Linear in the model's order of modules: NiN's last 1x1 conv, a classifier's output layer."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return layers[-1] if layers else None
+
+
+def param_groups(model: nn.Module, recipe: TrainRecipe) -> list[dict] | object:
+    """The parameters as the optimizer sees them: one group, or with ``recipe.last_layer_lr`` != 1 two, the last
+    layer's with its own ``lr_scale`` (the schedule multiplies each group's base lr, so the scale holds throughout)."""
+    last = last_layer(model)
+    if recipe.last_layer_lr == 1.0 or last is None:
+        return model.parameters()
+    mine = {id(p) for p in last.parameters()}
+    return [
+        {"params": [p for p in model.parameters() if id(p) not in mine], "lr_scale": 1.0},
+        {"params": list(last.parameters()), "lr_scale": recipe.last_layer_lr},
+    ]
+
+
 def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
-    return OPTIMIZERS[settings.optimizer](model.parameters(), settings)
+    optimizer = OPTIMIZERS[settings.optimizer](param_groups(model, settings.recipe), settings)
+    for group in optimizer.param_groups:
+        group["lr"] = settings.lr * group.get("lr_scale", 1.0)
+        group["initial_lr"] = group["lr"]  # the schedule's base: LambdaLR multiplies it by the factor
+    return optimizer
 
 
 def synchronize(device: str) -> None:
@@ -183,6 +208,9 @@ class Trainer:
             loss = F.cross_entropy(logits, y, label_smoothing=self.settings.recipe.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.settings.recipe.clip_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.recipe.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.schedule:
@@ -276,6 +304,8 @@ def train(
     clock = warmup_seconds  # training seconds so far, warm-up included, evaluation excluded
     examples = 0
     rank_rates: list[float | None] = []  # with ddp: this rank's own examples/sec, per epoch
+    step, check_step = 0, min(PLATEAU_CHECK_STEP, settings.epochs * batches)
+    window_loss = torch.zeros((), device=device)
     for epoch in range(1, settings.epochs + 1):
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -286,6 +316,9 @@ def train(
         start = wall_start = time.perf_counter()
         for i, (x, y) in enumerate(train_loader, 1):
             loss, hits = trainer.step(x, y)
+            step += 1
+            if step > check_step - PLATEAU_WINDOW and step <= check_step:
+                window_loss += loss  # on the device: no sync per step
             loss_sum += loss * len(y)
             correct += hits
             seen += len(y)
@@ -333,7 +366,13 @@ def train(
     test_examples = test_loader.num_examples
     if settings.ddp:
         test_examples = int(distributed.all_sum([test_examples], device)[0])
-    result = summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, len(at) * test_examples, evals)
+    window = min(PLATEAU_WINDOW, check_step)
+    plateau = Plateau(check_step, window_loss.item() / window, epochs[-1].train_loss)
+    if plateau.at_check:
+        log(f"  on the ln 10 plateau after {check_step} steps (loss {plateau.loss_at_check:.4f})"
+            + ("; still there at the end" if plateau.at_end else "; it left later"))  # fmt: skip
+    result = summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, len(at) * test_examples, evals,
+                       plateau)  # fmt: skip
     if settings.ddp:
         rates = [r for r in rank_rates if r]
         result = dataclasses.replace(result, rank_examples_per_sec=sum(rates) / len(rates) if rates else None)
@@ -349,6 +388,7 @@ def rate(examples_per_sec: float | None) -> str:
 def summarize(
     epochs: list[EpochLog], warmup_seconds: float | None, peak_memory_bytes: int | None,
     graphs_in_timed: int | None = None, evaluated_per_epoch: int | None = None, evals: list | None = None,
+    plateau: Plateau | None = None,
 ) -> TrainResult:  # fmt: skip
     last = epochs[-1]
     timed_examples = sum(e.timed_examples for e in epochs)
@@ -366,5 +406,6 @@ def summarize(
         wall_seconds=sum(e.wall_seconds for e in epochs) + (warmup_seconds or 0.0),
         graphs_compiled_in_timed=graphs_in_timed,
         time_to_accuracy=tta.times_to_targets(evals or []),
+        plateau=plateau,
     )
     return TrainResult(epochs, final, peak_memory_bytes, list(evals or []))

@@ -53,3 +53,14 @@ def class_map_side(model: nn.Module, resolution: int) -> int | None:
     """The side of the map that the last adaptive pool reads (NiN's class maps), or None when there is none."""
     shapes = adaptive_pool_shapes(model, resolution)
     return int(shapes[-1][0][1]) if shapes else None
+
+
+def design_note(model: nn.Module, design_input: int, resolution: int) -> str:
+    """Where the run's input makes the network another one than its design (an adaptive pool that upsamples); ""
+    at or above the design input. Shapes only: ``model`` is best built on the meta device, and is moved there."""
+    if resolution >= design_input:
+        return ""
+    pools = upsampling_pools(model, resolution)
+    if not pools:
+        return ""
+    return f"not d2l's network at {resolution} px: its adaptive pool upsamples {', '.join(pools)}"

@@ -34,6 +34,13 @@ class TrainRecipe:
     translate: int = 0  # random translations of up to this many pixels (of the 28-px image), zero padded
     evals_per_epoch: int = 1  # test-set evaluations per epoch (off the training clock): the time-to-accuracy log
     init: str = "xavier"  # of every Conv2d and Linear weight: "xavier" (d2l's uniform) or "kaiming" (normal, fan-in)
+    clip_grad_norm: float = 0.0  # clip the gradients' global L2 norm to this before each step; 0: no clipping
+    last_layer_lr: float = 1.0  # the last Conv2d/Linear layer's lr as a multiple of the lr (Caffe NiN: 0.1)
+
+
+# parts added after records of schema 2 were written: left out of a configuration's id while at their default, so
+# that every earlier record keeps the id its file name carries (``config.config_id``)
+ADDED_PARTS = {"clip_grad_norm": 0.0, "last_layer_lr": 1.0}
 
 
 D2L = TrainRecipe()

@@ -54,6 +54,31 @@ class EvalPoint:
     test_acc: float
 
 
+LN10 = math.log(10)  # the cross-entropy of a uniform guess over ten classes, label smoothing or not
+PLATEAU_TOLERANCE = 0.01  # |loss - ln 10| below this: on the plateau (a uniform guess gives ln 10 on every batch)
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """Whether a run sat on the ln 10 plateau (a uniform guess: NiN's failure mode, ``harness.PLATEAU_*``)."""
+
+    check_step: int  # the step after which it was checked
+    loss_at_check: float  # the mean training loss over the steps just before it
+    final_train_loss: float  # the last epoch's mean training loss
+
+    @property
+    def at_check(self) -> bool:
+        return _at_ln10(self.loss_at_check)
+
+    @property
+    def at_end(self) -> bool:
+        return _at_ln10(self.final_train_loss)
+
+
+def _at_ln10(loss: float) -> bool:
+    return abs(loss - LN10) < PLATEAU_TOLERANCE
+
+
 @dataclass(frozen=True)
 class Final:
     """The run's result: the last epoch's accuracies and the run's rates and clocks."""
@@ -68,6 +93,7 @@ class Final:
     wall_seconds: float  # warm-up, training and evaluation
     graphs_compiled_in_timed: int | None = None  # torch.compile graphs built inside the timed loop: 0 expected
     time_to_accuracy: dict[str, float | None] = field(default_factory=dict)  # target -> seconds (None: not reached)
+    plateau: Plateau | None = None  # the ln 10 check (None in records from before it)
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,17 @@ class DataInfo:
     sha256: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ReportFacts:
+    """What the report needs to know about a run beyond its numbers, decided once when the run is made, so that
+    the leaderboard reads records and nothing else (not the registry, not today's profiles)."""
+
+    design_note: str  # "" or where the input makes the network another one ("its adaptive pool upsamples 1x1 -> 5x5")
+    class_map_side: int | None  # the side of the map the last adaptive pool reads (NiN's class maps); None: no pool
+    accuracy_is_result: bool  # real data and a profile long enough to converge: the accuracy is a result
+    against_d2l: bool  # d2l's published 10-epoch ranges are a verdict on this budget
+
+
 Reference = Published  # d2l's published numbers (archs.Published), copied from the registry entry into the record
 
 
@@ -131,6 +168,7 @@ class RunRecord:
     data_parallel: DataParallel | None = None  # --ddp runs
     run_seconds: float | None = None  # crashed or timeout: how long its process ran
     output_tail: list[str] = field(default_factory=list)  # crashed or timeout: the last lines its process printed
+    report: ReportFacts | None = None  # None only in records from before it (``upgrade-records`` adds it)
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -245,7 +283,22 @@ def decode(kind, value, where: str):
 def from_json(data) -> RunRecord:
     if isinstance(data, dict) and data.get("schema", 1) == 1:
         data = upgrade_v1(data)
-    return decode(RunRecord, data, "")
+    record = decode(RunRecord, data, "")
+    return record if record.report is not None else with_report_facts(record)
+
+
+def with_report_facts(record: RunRecord) -> RunRecord:
+    """A record from before ``ReportFacts``, with them decided now by the runner's own rule, where the registry can
+    be imported and knows the entry; else as it is (the report then judges it by its data alone). The committed
+    records carry their facts (``python -m benchmarks.upgrade_records``), so the leaderboard needs neither."""
+    try:
+        import archs
+        from benchmarks.runner import report_facts
+
+        entry = archs.get_entry(record.arch)
+        return dataclasses.replace(record, report=report_facts(record.config, entry, shapes=True))
+    except Exception:  # no registry, an entry it lacks, a profile of another version: the facts stay unknown
+        return record
 
 
 def upgrade_v1(old: dict) -> dict:

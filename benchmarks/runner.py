@@ -31,9 +31,9 @@ from benchmarks.config import (
 from benchmarks.device_data import Dataset, DeviceLoader, real_fashion_mnist, synthetic_fashion_mnist
 from benchmarks.errors import UsageError
 from benchmarks.harness import OPTIMIZERS, Diverged, TrainSettings, apply_backend_settings, rate, train
-from benchmarks.model_stats import count_params, forward_flops
+from benchmarks.model_stats import class_map_side, count_params, design_note, forward_flops
 from benchmarks.recipes import RECIPES
-from benchmarks.records import DataInfo, DataParallel, RunRecord
+from benchmarks.records import DataInfo, DataParallel, ReportFacts, RunRecord
 from benchmarks.user_archs import add_import_argument, import_user_modules
 
 HELP = "train and time architectures, writing run records"
@@ -260,7 +260,21 @@ def static_fields(config: RunConfig, data: Dataset, device: str, model=None) -> 
         params=count_params(model) if model is not None else None,
         flops=forward_flops(model, config.resolution) if model is not None else None,
         reference=entry.published, env=machine.fingerprint(device), data=DataInfo(**data.describe()),
+        report=report_facts(config, entry, shapes=model is not None),
     )  # fmt: skip
+
+
+def report_facts(config: RunConfig, entry, shapes: bool) -> ReportFacts:
+    """What the leaderboard needs beyond the numbers, decided here once. ``shapes``: the network's shapes may be
+    traced (on the meta device); the parent of an isolated run, which runs no model code, leaves them out."""
+    profile = PROFILES[config.profile]
+    note, side = "", None
+    if shapes:
+        with torch.device("meta"):  # shapes only: no memory for the weights of a 128 M-parameter VGG
+            note = design_note(entry.build(), entry.input_size, config.resolution)
+            side = class_map_side(entry.build(), config.resolution)
+    result = profile.accuracy_is_result and config.data == "real"
+    return ReportFacts(note, side, result, result and profile.against_d2l)
 
 
 def failed_record(config: RunConfig, dataset: Dataset, device: str, status: str, error: str, **extra) -> RunRecord:
@@ -367,6 +381,8 @@ def describe_plan(p: Plan, args) -> str:
     ]
     if args.profile is None:
         lines[-1] += f" [default for this device; --profile {'|'.join(sorted(PROFILES))} to choose]"
+    if profile.budget_rule:
+        lines.append(f"budget rule: {profile.budget_rule}")
     for c in p.configs:
         lines.append(
             f"  {c.arch} seed {c.seed}: {c.recipe.name} recipe, {c.epochs} epochs, batch {c.batch_size}, "

@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import pandas as pd
-import torch
 
-import archs
 from benchmarks import stats, tta
-from benchmarks.config import PROFILES
-from benchmarks.model_stats import class_map_side, upsampling_pools
 from benchmarks.records import RunRecord
 
 # what must match for an ablation to be compared with nin (besides the group)
@@ -50,8 +46,6 @@ class GroupKey(NamedTuple):
         return "-".join(self[:3]) + ("" if self.data == "real" else f"-{self.data}")
 
 
-GROUP = GroupKey._fields
-
 
 @dataclass(frozen=True)
 class Group:
@@ -68,15 +62,16 @@ class Group:
 
     @property
     def accuracy_is_result(self) -> bool:
-        """Whether this group's accuracies mean anything: real data, and a profile long enough to converge."""
-        profile = PROFILES.get(self.key.profile)
-        return self.key.data == "real" and (profile is None or profile.accuracy_is_result)
+        """Whether this group's accuracies mean anything (real data, a profile long enough to converge): what its
+        records say (``ReportFacts``); a group whose records do not say is judged by its data alone."""
+        said = self.runs.accuracy_is_result.dropna()
+        return bool(said.all()) if len(said) else self.key.data == "real"
 
     @property
     def against_d2l(self) -> bool:
-        """Whether d2l's published (10-epoch) ranges are a verdict on this group's budget."""
-        profile = PROFILES.get(self.key.profile)
-        return self.accuracy_is_result and (profile is None or profile.against_d2l)
+        """Whether d2l's published (10-epoch) ranges are a verdict on this group's budget, as its records say."""
+        said = self.runs.against_d2l.dropna()
+        return self.accuracy_is_result and (bool(said.all()) if len(said) else True)
 
     @property
     def evidence(self) -> tuple:
@@ -93,22 +88,6 @@ def _last_epochs_mean(epochs) -> float | None:
     if len(epochs) < LAST_EPOCHS:
         return None
     return sum(e.test_acc for e in epochs[-LAST_EPOCHS:]) / LAST_EPOCHS
-
-
-def _design_note(arch: str, resolution: int) -> str:
-    """Where the run's input makes the network another one than its design (an adaptive pool that upsamples)."""
-    try:
-        entry = archs.get_entry(arch)
-    except KeyError:
-        return ""
-    if resolution >= entry.input_size:
-        return ""
-    with torch.device("meta"):  # shapes only: no memory for the weights of a 128 M-parameter VGG
-        model = entry.build()
-    pools = upsampling_pools(model, resolution)
-    if not pools:
-        return ""
-    return f"not d2l's network at {resolution} px: its adaptive pool upsamples {', '.join(pools)}"
 
 
 def frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -133,6 +112,10 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
             "backend": r.data_parallel.backend if r.data_parallel else None,
             "rank0_eps": r.data_parallel.rank0_examples_per_sec if r.data_parallel else None,
             "tta": dict(final.time_to_accuracy) if final else {},
+            "design_note": r.report.design_note if r.report else "",
+            "class_map_side": r.report.class_map_side if r.report else None,
+            "accuracy_is_result": r.report.accuracy_is_result if r.report else None,
+            "against_d2l": r.report.against_d2l if r.report else None,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -195,7 +178,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "peak_mib": ok.peak_mib.max() if len(ok) else None,
             "ok_epochs": list(ok.epochs_log), "learned_epochs": list(good.epochs_log),
             "in_range": _in_range(accs, first.reference),
-            "design_note": _design_note(arch, int(first.resolution)),
+            "design_note": next((n for n in g.design_note if n), ""),
+            "class_map_side": next((int(v) for v in g.class_map_side if pd.notna(v)), None),
             "tta": {t: tta.across_seeds([d.get(tta.key(t)) for d in ok.tta]) for t in tta.TARGETS}
             if len(ok) and any(ok.tta) else {},
             "vs_exact": None,
@@ -222,14 +206,7 @@ def ablation_results(summary: pd.DataFrame) -> list[dict]:
             continue
         b = base[config_key(s, SAME_CONFIG)]
         result = {"ablation": s, "nin": b, "accuracy": None, "throughput": None, "reason": ""}
-        side = None
-        if "needs-spatial-map" in s.first.tags:
-            try:
-                with torch.device("meta"):
-                    nin = archs.get_model("nin")
-                side = class_map_side(nin, int(s.first.resolution))
-            except Exception:  # shapes only; an unknown layout means no judgement either way
-                side = None
+        side = int(s.class_map_side) if "needs-spatial-map" in s.first.tags and pd.notna(s.class_map_side) else None
         if side is not None and side <= 1:
             result["reason"] = f"meaningless at {int(s.first.resolution)} px: NiN's last map is {side}x{side}"
         elif b.n_learned < stats.MIN_SEEDS or s.n_learned < stats.MIN_SEEDS:

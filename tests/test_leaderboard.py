@@ -5,6 +5,7 @@ import re
 import pytest
 
 from benchmarks import cli, leaderboard, plots, records, step_throughput, summary
+from benchmarks.records import ReportFacts
 from tests.records_by_hand import ablation_set, make_record, standard_set, write
 
 
@@ -83,7 +84,8 @@ def test_gap_against_fc_is_no_result_where_the_last_map_is_1x1(tmp_path):
             config, record = make_record(arch, seed, acc + seed / 100, 30_000.0)
             config = dataclasses.replace(config, resolution=72)
             record = dataclasses.replace(record, config=config, tags=["nin", "ablation", "needs-spatial-map"]
-                                         if arch != "nin" else ["nin"])  # fmt: skip
+                                         if arch != "nin" else ["nin"],
+                                         report=ReportFacts("", 1, True, True))  # NiN's class map at 72 px: 1x1  # fmt: skip
             write(tmp_path, config, record)
     ablations = render_from(tmp_path).split("NiN ablations")[1]
     row = next(line for line in ablations.splitlines() if line.startswith("| nin-fc-head"))

@@ -1,5 +1,6 @@
 """The recipe axis, on-device augmentation and time to accuracy."""
 
+import dataclasses
 import math
 
 import pytest
@@ -11,7 +12,7 @@ import archs
 from benchmarks import recipes, tta
 from benchmarks.config import EXACT, PROFILES, resolve
 from benchmarks.device_data import DeviceLoader, augment
-from benchmarks.harness import TrainSettings, eval_steps, init_weights, lr_factor, train
+from benchmarks.harness import Trainer, TrainSettings, eval_steps, init_weights, lr_factor, train
 from benchmarks.records import EvalPoint
 from tests.test_harness import learnable_data, quiet
 
@@ -154,3 +155,97 @@ def test_across_seeds_median_olympic_and_not_reached():
     assert tta.across_seeds([10.0, 20.0, 30.0, 40.0, None]) == (30.0, 30.0, 1)  # the miss is the slowest, dropped
     assert tta.across_seeds([10.0, None, None, 40.0, None]) == (None, None, 3)  # most missed: not reached
     assert math.isnan(float("nan")) and tta.across_seeds([]) == (None, None, 0)
+
+
+def one_step(model, recipe, lr=1.0, optimizer="sgd"):
+    """One harness step of ``model`` on a fixed batch; the parameters before and after it."""
+    settings = TrainSettings(epochs=1, lr=lr, optimizer=optimizer, fast=EXACT, recipe=recipe)
+    trainer = Trainer(model, settings)
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = torch.ones(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    trainer.step(x, y)
+    return before, [p.detach().clone() for p in model.parameters()]
+
+
+def test_clipping_bounds_the_gradients_global_norm():
+    """Plain SGD at lr 1 moves the weights by the gradient itself: with clip_grad_norm=c the whole move has L2
+    norm c (the unclipped gradient of this model is far larger); without it, larger."""
+    big = lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 10))  # noqa: E731
+    torch.manual_seed(0)
+    before, after = one_step(big(), recipes.TrainRecipe(clip_grad_norm=0.5))
+    moved = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(after, before)))
+    assert moved.item() == pytest.approx(0.5, rel=1e-4)
+    torch.manual_seed(0)
+    before, after = one_step(big(), recipes.TrainRecipe())
+    assert torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(after, before))).item() > 1.0
+
+
+def test_last_layer_lr_scales_only_the_last_layers_step():
+    """SGD: each weight moves by lr x its gradient; with last_layer_lr=0.1 the last Linear moves a tenth as far as
+    it does at 1.0 from the same start, every other layer exactly as far."""
+    net = lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))  # noqa: E731
+    torch.manual_seed(0)
+    b1, a1 = one_step(net(), recipes.TrainRecipe(), lr=0.5)
+    torch.manual_seed(0)
+    b2, a2 = one_step(net(), recipes.TrainRecipe(last_layer_lr=0.1), lr=0.5)
+    steps1 = [a - b for a, b in zip(a1, b1)]
+    steps2 = [a - b for a, b in zip(a2, b2)]
+    assert all(torch.equal(x, y) for x, y in zip(b1, b2))  # the same start
+    for first, scaled in zip(steps1[:2], steps2[:2]):  # the first Linear: weight and bias
+        assert torch.allclose(first, scaled, atol=1e-7)
+    for first, scaled in zip(steps1[2:], steps2[2:]):  # the last Linear: a tenth of the step
+        assert torch.allclose(first * 0.1, scaled, atol=1e-7) and first.abs().max() > 0
+
+
+def test_new_recipe_parts_are_settable_and_named():
+    changed = configs(recipe="fast", recipe_parts=["clip_grad_norm=1", "last_layer_lr=0.1"])
+    assert changed.recipe.clip_grad_norm == 1.0 and changed.recipe.last_layer_lr == 0.1
+    assert changed.recipe.name == "fast[clip_grad_norm=1.0,last_layer_lr=0.1]"
+    assert changed.run_id() != configs(recipe="fast").run_id()
+
+
+def test_a_committed_record_keeps_the_id_its_file_name_carries():
+    """Recipe parts added later are left out of the id while at their default: the records written before them
+    keep their ids (and so their files and their rows in the leaderboard)."""
+    from pathlib import Path
+
+    from benchmarks import records
+
+    path = next(Path("results/runs/cpu-amd-zen4-avx512bf16-2t").glob("lenet__cpu__*seed0.json"))
+    record, problem = records.read_record(path)
+    assert problem is None and record.run_id in path.name
+
+
+def test_a_run_on_the_ln10_plateau_is_labelled_in_its_record():
+    """A model whose logits are all zero guesses uniformly: its loss is ln 10 on every batch, with or without label
+    smoothing, and lr 0 keeps it there; the record says so, at the check and at the end. A model that learns is not
+    labelled."""
+    from benchmarks import records
+
+    class Zero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return torch.zeros(len(x), 10) * self.w
+
+    images, labels = learnable_data(64 * 30)
+    test_images, test_labels = learnable_data(128, seed=1)
+    loaders_ = lambda: (DeviceLoader(images, labels, 64, 28, shuffle=True), DeviceLoader(test_images, test_labels, 64, 28))  # noqa: E731
+    stuck = train(Zero(), *loaders_(), TrainSettings(epochs=1, lr=0.0, recipe=recipes.TrainRecipe(label_smoothing=0.1)),
+                  log=quiet).final.plateau  # fmt: skip
+    assert stuck.check_step == 30  # fewer steps than the check's: checked at the last
+    assert stuck.loss_at_check == pytest.approx(math.log(10), abs=1e-5) and stuck.at_check and stuck.at_end
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    learned = train(model, *loaders_(), TrainSettings(epochs=1, lr=0.1), log=quiet).final.plateau
+    assert not learned.at_check and not learned.at_end
+    record = records.from_json(__import__("json").loads(records.to_json(_record_with(stuck))))
+    assert record.final.plateau == stuck and record.final.plateau.at_check
+
+
+def _record_with(plateau):
+    from tests.records_by_hand import make_record
+
+    _, record = make_record("nin", 0, 0.1, 100.0)
+    return dataclasses.replace(record, final=dataclasses.replace(record.final, plateau=plateau))

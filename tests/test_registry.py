@@ -17,6 +17,8 @@ REQUIRED_PARAMS = {
     "nin-no-1x1": 1_546_058,
     "nin-no-dropout": 1_992_166,
     "nin-fc-head": 1_992_166 + 10 * 5 * 5 * 10 + 10,  # NiN plus one Linear(250, 10)
+    # exercise 4: NiN's last 3x3 conv 384 -> 10 (and its first 1x1, 10 -> 10) become 384 -> 96 and 96 -> 10
+    "nin-stepped": 1_992_166 - (384 * 9 * 10 + 10) - (10 * 10 + 10) + (384 * 9 * 96 + 96) + (96 * 10 + 10),
     "googlenet": 5_977_530,  # d2l chapter 8 (zh.d2l.ai 2.0), at 96 px
     "resnet18": 11_178_378,
     "densenet": 758_226,
