@@ -96,26 +96,39 @@ class Profile:
         return dict(self.budgets).get(name)
 
 
-CPU_TRAIN = 20_000  # the cpu profile's training images: a seeded subset, one pass (benchmarks/PERFORMANCE.md)
-# full-width VGG-11 (129 M parameters) is left out of the cpu profile: on a 2-core CPU one pass over the subset takes
-# longer than all the rest together and does not leave chance (benchmarks/PERFORMANCE.md); --arch vgg11 trains it
-CPU_ARCHS = tuple(name for name in REQUIRED if name != "vgg11")
+# The cpu profile's budget rule: every entry trains for about the same time, 100 s a seed on the slowest CPU of this
+# project (2-core AMD Zen 4 with AVX2 only, fp32: cpu-amd-zen4-avx2-2t), stated as the training images that time
+# buys there (its measured examples/s, rounded), so that the runs are the same on every machine; at most d2l's 10
+# epochs (LeNet). NiN's ablations train on exactly nin's budget, so that each Welch test changes one thing.
+CPU_SECONDS = 100
+NIN_BUDGET = Budget(1, 33_000)  # 67 px, about 330 examples/s
+CPU_BUDGETS = (
+    ("lenet", Budget(10, None)),  # 10 epochs of 60,000 in about 50 s: d2l's epochs cap it
+    ("alexnet", Budget(1, 11_000)),  # 65 px, about 110 examples/s
+    ("vgg11-small", Budget(1, 14_000)),  # 64 px, about 140 examples/s
+    ("vgg11", Budget(1, 5_000, resolution=32)),  # 32 px (its smallest side), about 50 examples/s; 24 at 64 px
+    *((name, NIN_BUDGET) for name in ("nin", "nin-no-1x1", "nin-one-1x1", "nin-no-dropout", "nin-fc-head",
+                                      "nin-stepped")),
+)  # fmt: skip
+CPU_ARCHS = tuple(name for name, _ in CPU_BUDGETS)
 
 PROFILES = {
     "full": Profile("full", "d2l's recipe: the entry's epochs, all 60,000 training images, the entry's input size"),
     "cpu": Profile(
         "cpu",
-        f"the CPU default: the required entries but full-width VGG-11, 3 seeds, the fast recipe over one pass of the same "
-        f"{CPU_TRAIN:,} training images, 224-px models at their smallest input of at least 64 px; accuracy on all "
+        "the CPU default: the nine required entries and nin-stepped, 3 seeds, the fast recipe, each entry on its own "
+        f"budget (below), 224-px models at their smallest input of at least 64 px (VGG-11 at 32); accuracy on all "
         "10,000 test images, a result",
-        epochs=1,
-        train_subset=CPU_TRAIN,
         resolution_224=64,
         recipe="fast",
         seeds=(0, 1, 2),
         archs=CPU_ARCHS,
         evals_per_epoch=2,  # an evaluation of 10,000 images costs AlexNet a third of its training images' time
-        against_d2l=False,  # one pass of 20,000 images against d2l's 10 of 60,000 would say "below" of every entry
+        against_d2l=False,  # a 100-second budget against d2l's 10 epochs of 60,000 would say "below" of every entry
+        budgets=CPU_BUDGETS,
+        budget_rule=f"about {CPU_SECONDS} s of training a seed for every entry on the slowest CPU of this project "
+        "(2-core AVX2, fp32), as the training images that buys there, at most d2l's 10 epochs; NiN's ablations "
+        "train on nin's budget",
     ),
     "smoke": Profile(
         "smoke",

@@ -279,21 +279,30 @@ def test_the_budget_scales_from_other_configurations_on_this_machine():
 
 
 def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
+    """The cpu profile as the README states it: the nine required entries and nin-stepped, seeds 0-2, the fast
+    recipe, and each entry's budget (epochs, training images, input side) by the rule of about 100 s a seed on the
+    2-core AVX2 CPU; NiN's ablations on nin's budget."""
     import argparse
-
-    from benchmarks.config import CPU_ARCHS, PROFILES
 
     parser = argparse.ArgumentParser()
     runner.add_arguments(parser)
-    planned = runner.plan(parser.parse_args(["--device", "cpu"]))
-    profile = PROFILES["cpu"]
+    args = parser.parse_args(["--device", "cpu"])
+    planned = runner.plan(args)
+    nin = (1, 33_000, 67)
+    expected = {
+        "lenet": (10, None, 28), "alexnet": (1, 11_000, 65), "vgg11-small": (1, 14_000, 64), "vgg11": (1, 5_000, 32),
+        "nin": nin, "nin-no-1x1": nin, "nin-one-1x1": nin, "nin-no-dropout": nin, "nin-fc-head": nin,
+        "nin-stepped": nin,
+    }  # fmt: skip
     assert {c.profile for c in planned.configs} == {"cpu"}
-    assert [(c.arch, c.seed) for c in planned.configs] == [(a, s) for a in CPU_ARCHS for s in (0, 1, 2)]
-    assert {c.recipe.name for c in planned.configs} == {"fast"} and {c.epochs for c in planned.configs} == {1}
-    assert {c.train_subset for c in planned.configs} == {profile.train_subset}
-    assert {c.recipe.evals_per_epoch for c in planned.configs} == {profile.evals_per_epoch}
-    sizes = {c.arch: c.resolution for c in planned.configs}
-    assert sizes["lenet"] == 28 and sizes["alexnet"] == 65 and sizes["nin"] == 67 and sizes["vgg11-small"] == 64
-    named = runner.plan(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l", "--seeds", "4"]))
+    assert sorted((c.arch, c.seed) for c in planned.configs) == sorted((a, s) for a in expected for s in (0, 1, 2))
+    assert {c.arch: (c.epochs, c.train_subset, c.resolution) for c in planned.configs} == expected
+    assert {c.recipe.name for c in planned.configs} == {"fast"} and {c.test_subset for c in planned.configs} == {None}
+    assert {c.recipe.evals_per_epoch for c in planned.configs} == {2}
+    text = runner.describe_plan(planned, args)
+    assert "budget rule: about 100 s of training a seed" in text and "nin-stepped seed 2" in text
+    assert "vgg11 seed 0: fast recipe, 1 epochs, batch 64, adamw lr 0.001, 32 px, train 5000" in text
+    named = runner.plan(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l", "--seeds", "4",
+                                           "--epochs", "2"]))  # fmt: skip
     (config,) = named.configs
-    assert config.recipe.name == "d2l" and config.seed == 4 and config.train_subset == profile.train_subset
+    assert (config.recipe.name, config.seed, config.epochs, config.train_subset) == ("d2l", 4, 2, None)
