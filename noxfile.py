@@ -31,7 +31,7 @@ VERSIONS = (
     "print(f'python {sys.version.split()[0]}, torch {torch.__version__}, '"
     "f'device {torch.cuda.get_device_name() if cuda else \"cpu\"}')"
 )
-HAS_DATA = "from benchmarks.fashion_mnist import locate; locate(download=False)"
+HAS_DATA = "from benchmarks.data.fashion_mnist import locate; locate(download=False)"
 
 
 def install(session: nox.Session, *extra: str, build: str = "cpu") -> None:

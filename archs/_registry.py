@@ -31,7 +31,7 @@ class Recipe:
     lr: float
     batch_size: int
     epochs: int = 10
-    optimizer: str = "sgd"  # a name in benchmarks.harness.OPTIMIZERS; it is the optimizer that trains
+    optimizer: str = "sgd"  # a name in benchmarks.train.compute.OPTIMIZERS; it is the optimizer that trains
     source: str = ""  # where the recipe comes from, or why it was chosen
 
 

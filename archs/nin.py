@@ -96,7 +96,7 @@ _register_nin(
 )
 _register_nin(
     "nin-stepped",
-    "NiN whose last block reduces 384 channels to the 10 class maps in two steps (3x3 conv to 96, then 1x1 to 10)",
+    "NiN whose last block reduces 384 -> 96 -> 10 channels (a 3x3 conv to 96, then a 1x1 to 10)",
     last_first_width=96,
 )
 _register_nin("nin-bn", "NiN with batch normalization after every conv", batch_norm=True)

@@ -1,6 +1,6 @@
 """The command line: ``python -m benchmarks {list,run,leaderboard,plots,describe}``.
 
-Each subcommand is a module with ``HELP``, ``add_arguments(parser)`` and ``main(args)``, listed in ``COMMANDS``.
+Each subcommand is a module with ``add_arguments(parser)`` and ``main(args)``, listed with its help in ``COMMANDS``.
 Bad input ends in one line on stderr and a non-zero exit, never a traceback. Ctrl-C and SIGTERM stop a suite
 between records: finished records stay, no partial one is written, and the exit status is 130 or 143.
 """
@@ -13,13 +13,14 @@ import signal
 import sys
 
 EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 2, 130, 143
-COMMANDS = {  # name -> module
-    "list": "benchmarks.registry_table",
-    "run": "benchmarks.runner",
-    "leaderboard": "benchmarks.leaderboard",
-    "plots": "benchmarks.plots",
-    "describe": "benchmarks.resource_card",
-}
+COMMANDS = {  # name -> (module, help)
+    "list": ("benchmarks.commands.list", "the registry as a table: params, input size, GFLOPs"),
+    "run": ("benchmarks.commands.run", "train and time architectures, writing run records"),
+    "leaderboard": ("benchmarks.commands.leaderboard", "regenerate the leaderboard (and its plots) from the records"),
+    "plots": ("benchmarks.commands.plots", "render the plots from the records"),
+    "describe": ("benchmarks.commands.describe",
+                 "the resource card of one entry: per-layer params, FLOPs and memory, predicted and measured"),
+}  # fmt: skip
 
 
 class Terminated(BaseException):
@@ -30,25 +31,30 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the subcommand named in ``argv`` (all of them without ``argv``) is imported, so that a
+    command works without what the others need (the leaderboard without the registry, for one)."""
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(sub)
-        sub.set_defaults(main=module.main)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if chosen is None or name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+            sub.set_defaults(main=module.main)
     return parser
 
 
 def main(argv=None) -> int:
-    import archs
+    from benchmarks.data.fashion_mnist import DataError
     from benchmarks.errors import UsageError
-    from benchmarks.fashion_mnist import DataError
 
-    for problem in archs.IMPORT_ERRORS:  # a broken file in archs/: one line each, the rest still works
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+    registry = sys.modules.get("archs")  # imported by the chosen command, if it needs the registry
+    for problem in getattr(registry, "IMPORT_ERRORS", []):  # a broken file in archs/: one line each
         print(f"warning: {problem}", file=sys.stderr)
-    args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.main(args)

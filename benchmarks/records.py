@@ -19,9 +19,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archs import Published
 from benchmarks.atomic import write_atomically
-from benchmarks.config import FastPath, RunConfig
+from benchmarks.run.config import RunConfig
+from benchmarks.train.compute import ComputePath
 
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "diverged", "oom", "error", "crashed", "timeout")
@@ -140,7 +140,19 @@ class ReportFacts:
     against_d2l: bool  # d2l's published 10-epoch ranges are a verdict on this budget
 
 
-Reference = Published  # d2l's published numbers (archs.Published), copied from the registry entry into the record
+@dataclass(frozen=True)
+class Reference:
+    """d2l's published numbers for the entry's recipe, copied into the record from the registry's ``archs.Published``
+    (the same fields, a test holds them equal), so that a record is read without the registry."""
+
+    test_acc_low: float
+    test_acc_high: float
+    examples_per_sec_low: float
+    examples_per_sec_high: float
+    builds: int | None = None
+    single_builds: bool = False
+    not_converged: tuple[float, ...] = ()
+    device: str = "Tesla V100, fp32 eager (d2l build machine)"
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,7 @@ class RunRecord:
     params: int | None  # None only for a crashed or timeout run, whose process never reported it
     flops: int | None  # forward FLOPs of one example at the run's resolution (torch.utils.flop_counter); idem
     reference: Reference | None
-    env: dict  # benchmarks.machine.fingerprint: the machine, software, settings in force, commit, command line
+    env: dict  # benchmarks.measure.machine.fingerprint: the machine, software, settings in force, commit, command line
     data: DataInfo
     status: str  # one of STATUSES
     epochs: list[EpochLog] = field(default_factory=list)  # on a diverged run, the epochs finished before it
@@ -283,22 +295,7 @@ def decode(kind, value, where: str):
 def from_json(data) -> RunRecord:
     if isinstance(data, dict) and data.get("schema", 1) == 1:
         data = upgrade_v1(data)
-    record = decode(RunRecord, data, "")
-    return record if record.report is not None else with_report_facts(record)
-
-
-def with_report_facts(record: RunRecord) -> RunRecord:
-    """A record from before ``ReportFacts``, with them decided now by the runner's own rule, where the registry can
-    be imported and knows the entry; else as it is (the report then judges it by its data alone). The committed
-    records carry their facts (``python -m benchmarks.upgrade_records``), so the leaderboard needs neither."""
-    try:
-        import archs
-        from benchmarks.runner import report_facts
-
-        entry = archs.get_entry(record.arch)
-        return dataclasses.replace(record, report=report_facts(record.config, entry, shapes=True))
-    except Exception:  # no registry, an entry it lacks, a profile of another version: the facts stay unknown
-        return record
+    return decode(RunRecord, data, "")
 
 
 def upgrade_v1(old: dict) -> dict:
@@ -307,14 +304,14 @@ def upgrade_v1(old: dict) -> dict:
     if not isinstance(old, dict) or not isinstance(old.get("config"), dict) or not isinstance(old.get("env"), dict):
         raise RecordError("schema 1 record without config or env")
     c, env = dict(old["config"]), dict(old["env"])
-    from benchmarks.machine import slugify
+    from benchmarks.measure.machine import slugify
 
     name = env.get("device_name", "unknown")
     machine = "legacy-" + slugify(name.replace(" threads)", "t)"))
     cuda = c.get("device") == "cuda"
     channels_last, compiled = c.pop("channels_last", False), c.pop("compile", False)
     fused = c.pop("fused_optimizer", False)
-    fast = FastPath(
+    fast = ComputePath(
         precision=c.pop("precision", "fp32"), channels_last=channels_last, compile=compiled,
         optimizer_impl=("fused" if cuda else "foreach") if fused else "for-loop",
         cudnn_benchmark=cuda and (channels_last or compiled),  # what schema 1's harness switched on
@@ -338,11 +335,11 @@ def upgrade_v1(old: dict) -> dict:
 def _refresh_from_registry(record: dict) -> None:
     """Tags and published numbers from the registry (the same source the runner copies from), where it has the
     entry: schema 1 copied an older, cruder form (NiN's range included its diverged build)."""
-    import archs
-
     try:
+        import archs
+
         entry = archs.get_entry(record["arch"])
-    except KeyError:
+    except (ImportError, KeyError):  # no registry, or not this entry: what the record copied stays
         if record["reference"] is not None:
             record["reference"] = {"device": "", **record["reference"]}
         return

@@ -12,19 +12,19 @@ import pytest
 import torch
 
 import archs
-from benchmarks.config import EXACT, FastPath
-from benchmarks.device_data import DeviceLoader
-from benchmarks.harness import Trainer, TrainSettings, init_weights, synchronize
+from benchmarks.data.device_data import DeviceLoader
+from benchmarks.train.compute import EXACT, ComputePath
+from benchmarks.train.harness import Trainer, TrainSettings, init_weights, synchronize
 from perf.d2l_baseline import d2l_loader, d2l_step, endless
 
 STEPS = 4
 VARIANTS = {  # name: the harness settings on the device-resident pipeline (None: the d2l-style loop)
     "d2l-style": None,
     "device-data fp32": EXACT,
-    "+ foreach SGD": FastPath(optimizer_impl="foreach"),
-    "+ channels-last": FastPath(optimizer_impl="foreach", channels_last=True),
-    "+ bf16 autocast": FastPath(optimizer_impl="foreach", channels_last=True, precision="bf16"),
-    "fast defaults": "defaults",  # the machine's (benchmarks.config.fast_defaults)
+    "+ foreach SGD": ComputePath(optimizer_impl="foreach"),
+    "+ channels-last": ComputePath(optimizer_impl="foreach", channels_last=True),
+    "+ bf16 autocast": ComputePath(optimizer_impl="foreach", channels_last=True, precision="bf16"),
+    "fast defaults": "defaults",  # the machine's (benchmarks.train.compute.compute_defaults)
 }
 
 

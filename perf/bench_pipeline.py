@@ -9,7 +9,7 @@ import itertools
 
 import torch
 
-from benchmarks.device_data import DeviceLoader
+from benchmarks.data.device_data import DeviceLoader
 from perf.d2l_baseline import d2l_loader, endless
 
 RESOLUTION, BATCH, BATCHES_PER_ROUND = 224, 128, 10

@@ -16,15 +16,16 @@ import pytest
 import torch
 
 import archs
-from benchmarks.config import PROFILES, FastPath, profile_resolution
-from benchmarks.harness import Trainer, TrainSettings, autocast, synchronize
-from benchmarks.model_stats import forward_flops
+from benchmarks.measure.model_stats import forward_flops
+from benchmarks.run.profiles import PROFILES, profile_resolution
+from benchmarks.train.compute import ComputePath, autocast
+from benchmarks.train.harness import Trainer, TrainSettings, synchronize
 
 WARMUP_STEPS = 3
 MATMUL_SIDE = {"cuda": 8192, "cpu": 2048}
 
 
-def settings_for(device: str, fast: FastPath) -> TrainSettings:
+def settings_for(device: str, fast: ComputePath) -> TrainSettings:
     return TrainSettings(epochs=1, lr=0.01, device=device, fast=fast)
 
 
@@ -49,7 +50,7 @@ def clean_device(device):
         torch.cuda.empty_cache()
 
 
-def make_case(name: str, device: str, config, fast: FastPath):
+def make_case(name: str, device: str, config, fast: ComputePath):
     entry = archs.get_entry(name)
     settings = settings_for(device, fast)
     resolution = resolution_for(entry, device, config.getoption("--bench-resolution"))

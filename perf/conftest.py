@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from benchmarks import machine
-from benchmarks.config import FastPath, fast_defaults
-from benchmarks.device_data import real_fashion_mnist
-from benchmarks.fashion_mnist import DataError
+from benchmarks.data.device_data import real_fashion_mnist
+from benchmarks.data.fashion_mnist import DataError
+from benchmarks.measure import machine
+from benchmarks.train.compute import ComputePath, compute_defaults
 
 
 def pytest_addoption(parser):
@@ -20,13 +20,13 @@ def pytest_addoption(parser):
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     device = bench_device(config)
-    fast, why = fast_defaults(machine.capability(device))
+    fast, why = compute_defaults(machine.capability(device))
     machine_info["torch"] = torch.__version__
     machine_info["cuda"] = torch.version.cuda
     machine_info["device"] = device
     machine_info["cnn_bench_machine"] = machine.machine_slug(device)  # "machine" is pytest-benchmark's own
     machine_info["device_name"] = machine.device_name(device)
-    machine_info["fast_defaults"] = {**fast.__dict__, "why": why}
+    machine_info["compute_defaults"] = {**fast.__dict__, "why": why}
     machine_info["fingerprint"] = machine.fingerprint(device)
 
 
@@ -40,9 +40,9 @@ def device(pytestconfig) -> str:
 
 
 @pytest.fixture(scope="session")
-def fast(device) -> FastPath:
+def fast(device) -> ComputePath:
     """The machine's fast defaults, as a run on it would use them."""
-    return fast_defaults(machine.capability(device))[0]
+    return compute_defaults(machine.capability(device))[0]
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import distributed  # noqa: E402
-from benchmarks.config import EXACT  # noqa: E402
-from benchmarks.device_data import DeviceLoader  # noqa: E402
-from benchmarks.harness import TrainSettings, train  # noqa: E402
+from benchmarks.data.device_data import DeviceLoader  # noqa: E402
+from benchmarks.run import distributed
+from benchmarks.train.compute import EXACT
+from benchmarks.train.harness import TrainSettings, train
 from tests.test_harness import learnable_data, mlp  # noqa: E402
 
 

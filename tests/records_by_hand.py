@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from benchmarks import records
-from benchmarks.config import FastPath, RunConfig
 from benchmarks.records import DataInfo, EpochLog, Final, Reference, ReportFacts, RunRecord
+from benchmarks.run.config import RunConfig
+from benchmarks.train.compute import ComputePath
 
 NIN_PARAMS = {"nin": 1_992_166, "nin-no-1x1": 1_546_058, "lenet": 61_706}
 REFERENCE = {
@@ -12,7 +13,7 @@ REFERENCE = {
     "nin": Reference(0.772, 0.879, 3_088, 3_193, device="Tesla V100", builds=22, not_converged=(0.100,)),
     "lenet-bn": Reference(0.708, 0.838, 50_597, 57_912, device="Tesla V100", builds=2, single_builds=True),
 }
-FAST = FastPath("bf16", True, True, "default", "fused", True, False)
+FAST = ComputePath("bf16", True, True, "default", "fused", True, False)
 
 
 def make_config(arch, seed, profile="full", machine="test-gpu", epochs=2, **changes) -> RunConfig:

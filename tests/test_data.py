@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import fashion_mnist
-from benchmarks.device_data import DeviceLoader, prepare_batch, real_fashion_mnist, synthetic_fashion_mnist
-from benchmarks.fashion_mnist import DataError, parse_idx
+from benchmarks.data import fashion_mnist
+from benchmarks.data.device_data import DeviceLoader, prepare_batch, real_fashion_mnist, synthetic_fashion_mnist
+from benchmarks.data.fashion_mnist import DataError, parse_idx
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

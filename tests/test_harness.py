@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.config import FastPath
-from benchmarks.device_data import DeviceLoader, synthetic_fashion_mnist
-from benchmarks.harness import Diverged, Trainer, TrainSettings, init_weights, train
+from benchmarks.data.device_data import DeviceLoader, synthetic_fashion_mnist
+from benchmarks.train.compute import ComputePath
+from benchmarks.train.harness import Diverged, Trainer, TrainSettings, init_weights, train
 
 
 def learnable_data(n=1024, seed=0):
@@ -86,7 +86,7 @@ def test_a_seed_repeats_a_cpu_run_exactly():
 
 def test_bf16_and_channels_last_path_trains_on_cpu():
     train_loader, test_loader = loaders()
-    fast = FastPath(precision="bf16", channels_last=True, optimizer_impl="foreach")
+    fast = ComputePath(precision="bf16", channels_last=True, optimizer_impl="foreach")
     result = train(
         mlp(),
         train_loader,
@@ -139,7 +139,7 @@ def test_the_compiled_path_trains_like_eager():
 
     def run(compile):
         train_loader, test_loader = loaders(seed=2)
-        settings = TrainSettings(epochs=2, lr=0.1, seed=2, fast=FastPath(compile=compile))
+        settings = TrainSettings(epochs=2, lr=0.1, seed=2, fast=ComputePath(compile=compile))
         result = train(mlp(), train_loader, test_loader, settings, log=quiet)
         return [e.train_loss for e in result.epochs], result.final.test_acc
 
@@ -151,7 +151,7 @@ def test_the_compiled_path_trains_like_eager():
 def test_warm_up_changes_nothing_the_run_computes(monkeypatch):
     """The warm-up runs real steps, then puts weights, optimizer and random state back: a run with it trains
     exactly as a run without it (dropout included, so the random state matters)."""
-    from benchmarks import harness
+    from benchmarks.train import harness
 
     def run():
         train_loader, test_loader = loaders(seed=5)
@@ -172,7 +172,7 @@ def test_compilation_stays_out_of_the_timed_loop():
     test_images, test_labels = learnable_data(200, seed=1)
     train_loader = DeviceLoader(images, labels, 64, 28, shuffle=True)
     test_loader = DeviceLoader(test_images, test_labels, 64, 28)
-    settings = TrainSettings(epochs=2, lr=0.1, fast=FastPath(compile=True))
+    settings = TrainSettings(epochs=2, lr=0.1, fast=ComputePath(compile=True))
     torch._dynamo.reset()
     result = train(nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 26 * 26, 10)),
                    train_loader, test_loader, settings, log=quiet)  # fmt: skip

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import cli, machine, records
-from benchmarks.config import EXACT, FastPath, fast_defaults, resolve_fast
-from benchmarks.machine import Capability
+from benchmarks import cli, records
+from benchmarks.measure import machine
+from benchmarks.measure.machine import Capability
+from benchmarks.train.compute import EXACT, ComputePath, compute_defaults, resolve_compute
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [
@@ -64,7 +65,7 @@ def test_threads_are_part_of_the_identity():
 
 
 def test_one_omp_thread_is_another_machine():
-    code = "from benchmarks import machine; print(machine.machine_slug('cpu'))"
+    code = "from benchmarks.measure import machine; print(machine.machine_slug('cpu'))"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("-1t")
@@ -96,17 +97,17 @@ def test_the_fingerprint_names_the_machine_and_not_the_host():
     ],
 )
 def test_fast_defaults_follow_the_capability(capability, precision):
-    fast, why = fast_defaults(capability)
+    fast, why = compute_defaults(capability)
     assert fast.precision == precision and why
     assert fast.compile == (capability.kind == "cuda") and fast.cudnn_benchmark == (capability.kind == "cuda")
     assert not fast.tf32
 
 
 def test_an_explicit_flag_wins_over_the_defaults_and_exact():
-    defaults, _ = fast_defaults(Capability("cpu", native_bf16=False))
-    assert resolve_fast(defaults, {"precision": "bf16"}).precision == "bf16"
-    assert resolve_fast(defaults, {}, exact=True) == EXACT == FastPath()
-    assert resolve_fast(defaults, {"channels_last": True}, exact=True).channels_last
+    defaults, _ = compute_defaults(Capability("cpu", native_bf16=False))
+    assert resolve_compute(defaults, {"precision": "bf16"}).precision == "bf16"
+    assert resolve_compute(defaults, {}, exact=True) == EXACT == ComputePath()
+    assert resolve_compute(defaults, {"channels_last": True}, exact=True).channels_last
 
 
 def test_defaults_without_native_bf16_are_chosen_and_said(tmp_path, monkeypatch, capsys):

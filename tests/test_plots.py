@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
-from benchmarks import plots, records, summary
+from benchmarks import records
+from benchmarks.report import plots, summary
 from tests.records_by_hand import ablation_set, make_record, standard_set, write
 
 
@@ -74,7 +75,7 @@ def test_learning_curves_are_the_mean_over_seeds(hand_records):
 
 
 def test_ablation_chart_shows_tested_differences_with_their_ci(ablations, hand_records):
-    from benchmarks import stats
+    from benchmarks.report import stats
 
     numbers = plots.ablation_numbers(ablations)
     assert list(numbers.index) == ["nin-no-1x1"]  # nin-one-1x1 has two seeds: no result, no bar
@@ -83,8 +84,9 @@ def test_ablation_chart_shows_tested_differences_with_their_ci(ablations, hand_r
     assert numbers.loc["nin-no-1x1", "acc_low"] == pytest.approx(welch.low * 100)
     assert bool(numbers.loc["nin-no-1x1", "acc_significant"])
     fig = plots.nin_ablations(ablations)
-    widths = [patch.get_width() for patch in fig.axes[0].patches]
-    assert np.allclose(widths, [welch.difference * 100])
+    seeds = [sorted(c.get_offsets()[:, 0]) for c in fig.axes[0].collections]
+    assert np.allclose(seeds[0], [0.86, 0.87, 0.88]) and np.allclose(seeds[1], [0.83, 0.84, 0.845])  # every seed
+    assert fig.axes[0].get_xlim() == (0.0, 1.0)  # accuracy's own range
     assert plots.nin_ablations(hand_records) is None  # two seeds a side: nothing to draw
 
 

@@ -9,11 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import archs
-from benchmarks import recipes, tta
-from benchmarks.config import EXACT, PROFILES, resolve
-from benchmarks.device_data import DeviceLoader, augment
-from benchmarks.harness import Trainer, TrainSettings, eval_steps, init_weights, lr_factor, train
+from benchmarks.data.device_data import DeviceLoader, augment
+from benchmarks.measure import tta
 from benchmarks.records import EvalPoint
+from benchmarks.run.profiles import PROFILES, resolve
+from benchmarks.train import recipes
+from benchmarks.train.compute import EXACT
+from benchmarks.train.harness import Trainer, TrainSettings, eval_steps, init_weights, lr_factor, train
 from tests.test_harness import learnable_data, quiet
 
 
@@ -38,11 +40,11 @@ def test_recipe_set_changes_the_named_parts_and_renames_the_recipe():
     changed = configs(recipe="fast", recipe_parts=["label_smoothing=0", "flip=off", "init=xavier"])
     assert changed.recipe.label_smoothing == 0.0 and changed.recipe.flip is False and changed.recipe.init == "xavier"
     untouched = {"momentum", "nesterov", "weight_decay", "schedule", "warmup_fraction", "translate", "evals_per_epoch"}
-    assert all(getattr(changed.recipe, k) == getattr(recipes.FAST, k) for k in untouched)
+    assert all(getattr(changed.recipe, k) == getattr(recipes.FAST.parts, k) for k in untouched)
     assert changed.recipe.name == "fast[label_smoothing=0.0,flip=False,init=xavier]"  # never shown as plain "fast"
     assert changed.run_id() != configs(recipe="fast").run_id()
     with pytest.raises(ValueError, match="schedule is one of constant, onecycle"):
-        recipes.with_parts(recipes.FAST, ["schedule=cosine"])
+        recipes.with_parts(recipes.FAST.parts, ["schedule=cosine"])
 
 
 def test_kaiming_init_keeps_the_scale_that_xavier_halves():
@@ -114,7 +116,7 @@ def test_translation_moves_by_at_most_the_limit():
 
 
 def test_one_cycle_warms_up_then_decays_to_zero():
-    factor = lr_factor(recipes.FAST, total_steps=100)
+    factor = lr_factor(recipes.FAST.parts, total_steps=100)
     values = [factor(s) for s in range(100)]
     assert values[0] == pytest.approx(1 / 20) and values[19] == 1.0
     assert all(a >= b for a, b in zip(values[19:], values[20:])) and values[-1] == pytest.approx(1 / 80)
@@ -232,7 +234,10 @@ def test_a_run_on_the_ln10_plateau_is_labelled_in_its_record():
 
     images, labels = learnable_data(64 * 30)
     test_images, test_labels = learnable_data(128, seed=1)
-    loaders_ = lambda: (DeviceLoader(images, labels, 64, 28, shuffle=True), DeviceLoader(test_images, test_labels, 64, 28))  # noqa: E731
+    loaders_ = lambda: (
+        DeviceLoader(images, labels, 64, 28, shuffle=True),
+        DeviceLoader(test_images, test_labels, 64, 28),
+    )  # noqa: E731
     stuck = train(Zero(), *loaders_(), TrainSettings(epochs=1, lr=0.0, recipe=recipes.TrainRecipe(label_smoothing=0.1)),
                   log=quiet).final.plateau  # fmt: skip
     assert stuck.check_step == 30  # fewer steps than the check's: checked at the last

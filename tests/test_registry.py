@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import archs
-from benchmarks.model_stats import count_params
+from benchmarks.measure.model_stats import count_params
 
 REQUIRED_PARAMS = {
     "lenet": 61_706,
@@ -246,7 +246,7 @@ def test_every_stated_input_size_agrees_with_discovery():
 def test_the_readme_registry_table_is_the_list_command_output():
     from pathlib import Path
 
-    from benchmarks.registry_table import format_registry
+    from benchmarks.commands.list import format_registry
 
     text = (Path(archs.__file__).resolve().parents[1] / "README.md").read_text()
     block = text.split("<!-- registry:start")[1].split("-->", 1)[1].split("<!-- registry:end -->")[0]

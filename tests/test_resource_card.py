@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import archs
-from benchmarks import cli, resource_card
-from benchmarks.model_stats import count_params, forward_flops
+from benchmarks import cli
+from benchmarks.measure import resource_card
+from benchmarks.measure.model_stats import count_params, forward_flops
 
 NAMES = ["lenet", "nin", "nin-fc-head", "vgg11-small", "googlenet", "resnet18", "densenet"]
 

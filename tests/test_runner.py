@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import cli, machine, records, runner
-from benchmarks.harness import Diverged
+from benchmarks import cli, records
+from benchmarks.commands import run as run_command
+from benchmarks.measure import machine
+from benchmarks.run import one, plan, suite
+from benchmarks.train.harness import Diverged
 from tests.records_by_hand import make_config
 
 QUICK = ["--synthetic", "--train-subset", "256", "--test-subset", "128", "--epochs", "1", "--seeds", "0"]
@@ -60,7 +63,7 @@ def test_resume_skips_finished_runs_and_force_reruns_them(tmp_path, capsys):
 
 
 def test_an_interrupted_suite_keeps_finished_records_and_resumes(tmp_path, monkeypatch):
-    real_run_one = runner.run_one
+    real_run_one = suite.run_one
     calls = []
 
     def interrupted_second(config, *args, **kwargs):
@@ -69,12 +72,12 @@ def test_an_interrupted_suite_keeps_finished_records_and_resumes(tmp_path, monke
             raise KeyboardInterrupt
         return real_run_one(config, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_one", interrupted_second)
+    monkeypatch.setattr(suite, "run_one", interrupted_second)
     assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == cli.EXIT_SIGINT
     assert [p.name.split("__")[0] for p in saved(tmp_path)] == ["lenet"]
-    monkeypatch.setattr(runner, "run_one", real_run_one)
+    monkeypatch.setattr(suite, "run_one", real_run_one)
     calls.clear()
-    monkeypatch.setattr(runner, "run_one", lambda c, *a, **k: calls.append(c.arch) or real_run_one(c, *a, **k))
+    monkeypatch.setattr(suite, "run_one", lambda c, *a, **k: calls.append(c.arch) or real_run_one(c, *a, **k))
     assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 0
     assert calls == ["lenet-bn"]  # lenet was finished already
     assert len(saved(tmp_path)) == 2
@@ -118,14 +121,14 @@ def test_diverged_epoch_comes_from_the_harness(tmp_path, monkeypatch):
     def diverge(*args, **kwargs):
         raise Diverged(3, float("nan"), finished)
 
-    monkeypatch.setattr(runner, "train", diverge)
+    monkeypatch.setattr(one, "train", diverge)
     assert run_cli(tmp_path, "--arch", "lenet") == 1
     record = loaded(saved(tmp_path)[0])
     assert record.status == "diverged" and record.diverged_epoch == 3 and record.epochs == finished
 
 
 def test_simulated_oom_is_recorded_or_retried_at_half_batch(tmp_path, monkeypatch):
-    real_train = runner.train
+    real_train = one.train
     batch_sizes = []
 
     def oom_above_64(model, train_loader, *args, **kwargs):
@@ -134,7 +137,7 @@ def test_simulated_oom_is_recorded_or_retried_at_half_batch(tmp_path, monkeypatc
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_train(model, train_loader, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "train", oom_above_64)
+    monkeypatch.setattr(one, "train", oom_above_64)
     assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn", "--recipe", "d2l") == 1  # both need batch 256
     assert {loaded(p).status for p in saved(tmp_path)} == {"oom"}
     batch_sizes.clear()
@@ -148,7 +151,7 @@ def test_any_other_exception_is_recorded_as_error(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("cuDNN exploded")
 
-    monkeypatch.setattr(runner, "train", broken)
+    monkeypatch.setattr(one, "train", broken)
     assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 1
     found = [loaded(p) for p in saved(tmp_path)]
     assert len(found) == 2 and all(r.status == "error" and "cuDNN exploded" in r.error for r in found)
@@ -269,7 +272,7 @@ def test_max_minutes_stops_before_a_run_that_would_overrun_and_resumes(tmp_path,
 
 
 def test_the_budget_scales_from_other_configurations_on_this_machine():
-    from benchmarks import budget
+    from benchmarks.run import budget
     from tests.records_by_hand import make_config, make_record
 
     _, done = make_record("nin", 0, 0.8, 100.0)  # 1.52 GFLOP, 60,000 + 10,000 examples, 2 epochs, 100 s wall
@@ -285,9 +288,9 @@ def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
     import argparse
 
     parser = argparse.ArgumentParser()
-    runner.add_arguments(parser)
+    run_command.add_arguments(parser)
     args = parser.parse_args(["--device", "cpu"])
-    planned = runner.plan(args)
+    planned = plan.plan(run_command.options(args))
     nin = (1, 33_000, 67)
     expected = {
         "lenet": (10, None, 28), "alexnet": (1, 11_000, 65), "vgg11-small": (1, 14_000, 64), "vgg11": (1, 5_000, 32),
@@ -299,10 +302,10 @@ def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
     assert {c.arch: (c.epochs, c.train_subset, c.resolution) for c in planned.configs} == expected
     assert {c.recipe.name for c in planned.configs} == {"fast"} and {c.test_subset for c in planned.configs} == {None}
     assert {c.recipe.evals_per_epoch for c in planned.configs} == {2}
-    text = runner.describe_plan(planned, args)
+    text = plan.describe_plan(planned, run_command.options(args))
     assert "budget rule: about 100 s of training a seed" in text and "nin-stepped seed 2" in text
     assert "vgg11 seed 0: fast recipe, 1 epochs, batch 64, adamw lr 0.001, 32 px, train 5000" in text
-    named = runner.plan(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l", "--seeds", "4",
-                                           "--epochs", "2"]))  # fmt: skip
+    named = plan.plan(run_command.options(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l",
+                                                             "--seeds", "4", "--epochs", "2"])))  # fmt: skip
     (config,) = named.configs
     assert (config.recipe.name, config.seed, config.epochs, config.train_subset) == ("d2l", 4, 2, None)

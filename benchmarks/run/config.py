@@ -1,0 +1,88 @@
+"""What defines a run: ``RunConfig``, the one typed definition of a run's settings, and its id.
+
+Every field of ``RunConfig`` (and of the ``ComputePath`` inside it, kept as ``fast`` in records) is settable from
+the command line or derived (``benchmarks.run.profiles.resolve`` decides each, once per run):
+
+| field | flag | profile (`full` / `cpu` / `smoke`) | recipe (registry entry) | device default |
+|---|---|---|---|---|
+| arch | `--arch` | every entry / `profiles.CPU_ARCHS` / every entry | | |
+| profile | `--profile` | | | `full` on CUDA, `cpu` on a CPU |
+| machine | derived: `benchmarks.measure.machine.machine_slug` | | | |
+| device | `--device` (its kind is kept: cpu, cuda) | | | cuda when present |
+| seed | `--seeds` | 0 / 0 1 2 / 0 | | |
+| epochs | `--epochs` | recipe's / the entry's budget / 3 | `Recipe.epochs` | |
+| batch_size | `--batch-size` | | `Recipe.batch_size` (fast recipe: `recipes.FAST`) | |
+| lr | `--lr` | | `Recipe.lr` (fast recipe: `recipes.FAST`, the peak) | |
+| optimizer | `--optimizer` | | `Recipe.optimizer` (fast recipe: `recipes.FAST`) | |
+| recipe (its parts: `benchmarks.train.recipes.TrainRecipe`) | `--recipe`, `--recipe-set FIELD=VALUE` | d2l / fast / d2l | d2l: the entry's; fast: one for all | |
+| resolution | `--resolution` | entry's / 224-px entries at their smallest input (at least 72 for smoke) | | |
+| train_subset, test_subset | `--train-subset`, `--test-subset` | all / the entry's budget and all / 5,000 and 2,000 | | |
+| data | `--synthetic` | | | real |
+| world_size | `--ddp` under torchrun (the world size); 1 otherwise | | | 1 |
+| fast.precision | `--precision` | | | bf16 where the device computes it natively, else fp32 (CPU) or fp16 (old GPUs) |
+| fast.channels_last | `--channels-last` | | | on |
+| fast.compile | `--compile` | | | on CUDA only (it did not pay on a 2-core CPU) |
+| fast.compile_mode | `--compile-mode` | | | `default` |
+| fast.optimizer_impl | `--optimizer-impl` | | | `fused` (torch has fused CPU steps since 2.4) |
+| fast.cudnn_benchmark | `--cudnn-benchmark` | | | on CUDA |
+| fast.tf32 | `--tf32` | | | off: fp32 means fp32 |
+
+Precedence: an explicit command-line value, then ``--exact`` (d2l's path: fp32, NCHW, eager, a for-loop SGD step, no
+autotuning, no TF32), then the machine's compute defaults (``compute_defaults``), the profile, the entry's recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from benchmarks.train import recipes
+from benchmarks.train.compute import ComputePath
+from benchmarks.train.recipes import D2L, TrainRecipe
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; two runs with equal configs are the same run."""
+
+    arch: str
+    profile: str
+    machine: str  # the machine's slug (benchmarks.measure.machine): a record from another machine is another run
+    device: str  # "cuda" or "cpu": the kind; the device's name is in the record's env
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    resolution: int
+    train_subset: int | None
+    test_subset: int | None
+    fast: ComputePath  # the compute path (named `fast` in every record)
+    optimizer: str = "sgd"
+    data: str = "real"  # or "synthetic"
+    recipe: TrainRecipe = D2L
+    world_size: int = 1  # --ddp: the ranks that train this one run together; the batch is the global batch
+
+    @property
+    def precision(self) -> str:
+        return self.fast.precision
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def run_id(self) -> str:
+        return config_id(self)
+
+    def file_name(self) -> str:
+        """Relative to the records folder: one folder per machine."""
+        arch = self.arch.replace(":", "--")  # torchvision:resnet18 -> torchvision--resnet18, a name for any disk
+        return f"{self.machine}/{arch}__{self.profile}__{self.precision}__{self.run_id()}__seed{self.seed}.json"
+
+
+def config_id(config: RunConfig) -> str:
+    """A short stable hash of a run's configuration without its seed: the seeds of one configuration share it."""
+    values = {k: v for k, v in config.as_dict().items() if k != "seed"}
+    values["recipe"] = {
+        k: v for k, v in values["recipe"].items() if k not in recipes.ADDED_PARTS or v != recipes.ADDED_PARTS[k]
+    }
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]

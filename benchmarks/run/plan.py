@@ -1,0 +1,177 @@
+"""Planning a suite: every argument checked and every run's configuration decided before anything trains.
+
+``plan`` turns ``RunOptions`` into a ``Plan`` (the device, the machine's slug, its compute defaults and why, and the
+``RunConfig`` of each run, each decided by ``profiles.resolve``); ``describe_plan`` is what the suite prints first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import torch
+
+import archs
+from benchmarks.errors import UsageError
+from benchmarks.measure import machine
+from benchmarks.run import distributed
+from benchmarks.run.config import RunConfig
+from benchmarks.run.options import RunOptions
+from benchmarks.run.profiles import PROFILES, resolve
+from benchmarks.run.user_archs import import_user_modules
+from benchmarks.train import recipes
+from benchmarks.train.compute import OPTIMIZERS, ComputePath, check_precision, compute_defaults, resolve_compute
+
+
+def resolve_device(requested: str | None) -> str:
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise UsageError(f"--device {requested!r} is not a device (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {requested}: CUDA is not available on this machine (use --device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {requested}: there are {torch.cuda.device_count()} CUDA devices")
+        return str(device)
+    if device.type != "cpu":
+        raise UsageError(f"--device {requested}: only cpu and cuda are supported")
+    return "cpu"
+
+
+def resolve_archs(patterns: list[str]) -> list[str]:
+    names: list[str] = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            matched = archs.list_models(pattern)
+            if not matched:
+                raise UsageError(f"--arch {pattern!r} matches no architecture; `python -m benchmarks list` lists them")
+        else:
+            try:
+                archs.get_entry(pattern)
+            except KeyError as err:
+                raise UsageError(err.args[0]) from None
+            matched = [pattern]
+        names += [n for n in matched if n not in names]
+    return names
+
+
+def check_positive(args: RunOptions) -> None:
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--lr", args.lr),
+                        ("--max-minutes", args.max_minutes), ("--run-timeout", args.run_timeout),
+                        ("--resolution", args.resolution), ("--train-subset", args.train_subset),
+                        ("--test-subset", args.test_subset)):  # fmt: skip
+        if value is not None and not value > 0:
+            raise UsageError(f"{flag} must be positive, not {value}")
+
+
+def check_writable(folder: str) -> Path:
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise UsageError(f"--out {folder}: cannot write there ({err.strerror or err})") from None
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    device: str  # as torch names it: cpu, cuda, cuda:1
+    machine: str  # the machine's slug
+    defaults: ComputePath  # the machine's compute defaults
+    why: str  # why those defaults
+    configs: list[RunConfig]
+
+
+def default_profile(device_kind: str) -> str:
+    """``full`` (d2l's recipe, every entry) where a GPU makes it minutes; ``cpu`` (results a CPU affords) elsewhere."""
+    return "full" if device_kind == "cuda" else "cpu"
+
+
+def plan(args: RunOptions, w: distributed.World | None = None) -> Plan:
+    """Every configuration the suite will run, each checked; raises UsageError on the first bad argument."""
+    w = w or distributed.World()
+    import_user_modules(args.imports)
+    check_positive(args)
+    if args.ddp and not w.active:
+        raise UsageError("--ddp needs several processes: start the suite with torchrun --nproc-per-node N")
+    try:
+        recipes.with_parts(recipes.D2L, list(args.recipe_parts))  # checked once, before anything runs
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    device = resolve_device(args.device)
+    if w.active and device == "cuda":
+        device = f"cuda:{w.local_rank}"  # one GPU per rank
+    kind = torch.device(device).type
+    profile = PROFILES[args.profile or default_profile(kind)]
+    names = resolve_archs(args.arch or list(profile.archs or ["*"]))
+    try:
+        check_precision(args.compute.get("precision"), kind)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    defaults, why = compute_defaults(machine.capability(device))
+    fast = resolve_compute(defaults, args.compute, exact=args.exact)
+    overrides = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
+        "recipe": args.recipe, "recipe_parts": list(args.recipe_parts),
+        "resolution": args.resolution, "train_subset": args.train_subset, "test_subset": args.test_subset,
+        "data": "synthetic" if args.synthetic else None,
+    }  # fmt: skip
+    slug = machine.machine_slug(device)
+    configs = []
+    for name in names:
+        entry = archs.get_entry(name)
+        for seed in args.seeds or profile.seeds:
+            config = resolve(entry, profile, slug, kind, seed, fast, overrides)
+            if args.ddp:
+                config = dataclasses.replace(config, world_size=w.size)
+                if config.batch_size % w.size:
+                    raise UsageError(f"{name}: batch {config.batch_size} does not split over {w.size} ranks")
+            try:
+                entry.check_input_size(config.resolution)
+            except ValueError as err:
+                raise UsageError(str(err)) from None
+            if config.optimizer not in OPTIMIZERS:
+                raise UsageError(f"{name}: its recipe names optimizer {config.optimizer!r}; known: "
+                                 f"{', '.join(sorted(OPTIMIZERS))}")  # fmt: skip
+            configs.append(config)
+    return Plan(device, slug, defaults, why, configs)
+
+
+def describe_compute(fast: ComputePath) -> str:
+    parts = [
+        fast.precision + (" (TF32 on)" if fast.tf32 else ""),
+        "channels-last" if fast.channels_last else "NCHW",
+        f"compiled ({fast.compile_mode})" if fast.compile else "eager",
+        f"{fast.optimizer_impl} optimizer step",
+    ]
+    if fast.cudnn_benchmark:
+        parts.append("cuDNN autotuning")
+    return ", ".join(parts)
+
+
+def describe_plan(p: Plan, args: RunOptions) -> str:
+    profile = PROFILES[p.configs[0].profile]
+    lines = [
+        f"machine {p.machine}: {machine.device_name(p.device)} (device {p.device})",
+        f"compute defaults for it: {describe_compute(p.defaults)}. Why: {p.why}",
+        f"profile {profile.name}: {profile.description}",
+    ]
+    if args.profile is None:
+        lines[-1] += f" [default for this device; --profile {'|'.join(sorted(PROFILES))} to choose]"
+    if profile.budget_rule:
+        lines.append(f"budget rule: {profile.budget_rule}")
+    for c in p.configs:
+        lines.append(
+            f"  {c.arch} seed {c.seed}: {c.recipe.name} recipe, {c.epochs} epochs, batch {c.batch_size}, "
+            f"{c.optimizer} lr {c.lr:g}, "
+            f"{c.resolution} px, train {c.train_subset or 'all'}, test {c.test_subset or 'all'}, "
+            f"{'as the defaults' if c.fast == p.defaults else describe_compute(c.fast)}"
+            f"{', synthetic data' if c.data == 'synthetic' else ''}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""The profiles a suite runs under (``full``, ``cpu``, ``smoke``) and ``resolve``: the one function that decides
+every field of a run's ``RunConfig`` from the command line, the profile, the entry's budget and its recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from archs import ModelEntry
+from benchmarks.run.config import RunConfig
+from benchmarks.train import recipes
+from benchmarks.train.compute import ComputePath
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one entry trains on under a profile: passes over how many training images, at which input side."""
+
+    epochs: int
+    train_subset: int | None = None  # None: all 60,000
+    resolution: int | None = None  # None: the profile's rule for the entry (``profile_resolution``)
+
+    def text(self) -> str:
+        images = f"{self.train_subset:,}" if self.train_subset else "60,000"
+        return f"{self.epochs} x {images} images" + (f" at {self.resolution} px" if self.resolution else "")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    epochs: int | None = None  # None: the recipe's
+    train_subset: int | None = None  # None: all 60,000
+    test_subset: int | None = None  # None: all 10,000
+    resolution_224: int | None = None  # input side for the 224-px models; None: the entry's own
+    accuracy_is_result: bool = True  # False: too short to converge; its tables show no accuracy
+    recipe: str = "d2l"  # the recipe unless --recipe names one
+    seeds: tuple[int, ...] = (0,)  # unless --seeds names them
+    archs: tuple[str, ...] | None = None  # the entries trained unless --arch names them; None: every entry
+    evals_per_epoch: int | None = None  # test evaluations per epoch in place of the recipe's (they train nothing)
+    against_d2l: bool = True  # False: a budget so far from d2l's 10 epochs that its published range is no verdict
+    budgets: tuple[tuple[str, Budget], ...] = ()  # per entry: (name, budget), in place of epochs and train_subset
+    budget_rule: str = ""  # why each entry gets its budget, said in the plan and the README
+
+    def budget(self, name: str) -> Budget | None:
+        return dict(self.budgets).get(name)
+
+
+# The cpu profile's budget rule: every entry trains for about the same time, 100 s a seed on the slowest CPU of this
+# project (2-core AMD Zen 4 with AVX2 only, fp32: cpu-amd-zen4-avx2-2t), stated as the training images that time
+# buys there (its measured examples/s, rounded), so that the runs are the same on every machine; at most d2l's 10
+# epochs (LeNet). NiN's ablations train on exactly nin's budget, so that each Welch test changes one thing.
+CPU_SECONDS = 100
+NIN_BUDGET = Budget(1, 33_000)  # 67 px, about 330 examples/s
+CPU_BUDGETS = (
+    ("lenet", Budget(10, None)),  # 10 epochs of 60,000 in about 50 s: d2l's epochs cap it
+    ("alexnet", Budget(1, 11_000)),  # 65 px, about 110 examples/s
+    ("vgg11-small", Budget(1, 14_000)),  # 64 px, about 140 examples/s
+    ("vgg11", Budget(1, 5_000, resolution=32)),  # 32 px (its smallest side), about 50 examples/s; 24 at 64 px
+    *((name, NIN_BUDGET) for name in ("nin", "nin-no-1x1", "nin-one-1x1", "nin-no-dropout", "nin-fc-head",
+                                      "nin-stepped")),
+)  # fmt: skip
+CPU_ARCHS = tuple(name for name, _ in CPU_BUDGETS)
+
+PROFILES = {
+    "full": Profile("full", "d2l's recipe: the entry's epochs, all 60,000 training images, the entry's input size"),
+    "cpu": Profile(
+        "cpu",
+        "the CPU default: the nine required entries and nin-stepped, 3 seeds, the fast recipe, each entry on its own "
+        "budget (below), 224-px models at their smallest input of at least 64 px (VGG-11 at 32); accuracy on all "
+        "10,000 test images, a result",
+        resolution_224=64,
+        recipe="fast",
+        seeds=(0, 1, 2),
+        archs=CPU_ARCHS,
+        evals_per_epoch=2,  # an evaluation of 10,000 images costs AlexNet a third of its training images' time
+        against_d2l=False,  # a 100-second budget against d2l's 10 epochs of 60,000 would say "below" of every entry
+        budgets=CPU_BUDGETS,
+        budget_rule=f"about {CPU_SECONDS} s of training a seed for every entry on the slowest CPU of this project "
+        "(2-core AVX2, fp32), as the training images that buys there, at most d2l's 10 epochs; NiN's ablations "
+        "train on nin's budget",
+    ),
+    "smoke": Profile(
+        "smoke",
+        "a quick check that every entry runs, with its throughput: 3 epochs on 5,000 training and 2,000 test "
+        "images, 224-px models at 72 px (LeNet stays at 28); too short for accuracy to be a result",
+        epochs=3,
+        train_subset=5_000,
+        test_subset=2_000,
+        resolution_224=72,
+        accuracy_is_result=False,
+    ),
+}
+
+
+def profile_resolution(entry: ModelEntry, profile: Profile) -> int:
+    if profile.resolution_224 is None or entry.input_size < 224:
+        return entry.input_size
+    return max(profile.resolution_224, entry.min_input_size)
+
+
+def resolve(
+    entry: ModelEntry, profile: Profile, machine: str, device_kind: str, seed: int, fast: ComputePath, overrides: dict
+) -> RunConfig:
+    """The configuration for one (architecture, seed), every field decided here once: the command line's explicit
+    values (``overrides``) first, then the entry's budget under the profile, the recipe (``recipes.named``: the
+    profile's unless ``--recipe`` names one, with ``--recipe-set`` parts applied), the entry."""
+
+    def pick(key, default):
+        value = overrides.get(key)
+        return default if value is None else value
+
+    chosen = recipes.named(overrides.get("recipe") or profile.recipe, entry.recipe)
+    parts = recipes.with_parts(chosen.parts, overrides.get("recipe_parts") or [])
+    if profile.evals_per_epoch is not None:
+        parts = replace(parts, evals_per_epoch=profile.evals_per_epoch)
+
+    budget = profile.budget(entry.name) or Budget(profile.epochs or chosen.epochs or entry.recipe.epochs,
+                                                  profile.train_subset)  # fmt: skip
+
+    return RunConfig(
+        arch=entry.name,
+        profile=profile.name,
+        machine=machine,
+        device=device_kind,
+        seed=seed,
+        epochs=pick("epochs", budget.epochs),
+        batch_size=pick("batch_size", chosen.batch_size),
+        lr=pick("lr", chosen.lr),
+        optimizer=pick("optimizer", chosen.optimizer),
+        resolution=pick("resolution", budget.resolution or profile_resolution(entry, profile)),
+        train_subset=pick("train_subset", budget.train_subset),
+        test_subset=pick("test_subset", profile.test_subset),
+        data=pick("data", "real"),
+        fast=fast,
+        recipe=parts,
+    )

@@ -1,0 +1,132 @@
+"""The suite: every planned run in turn (or this rank's share under torchrun), each resumed, isolated or run in
+this process, its record written once; then the summary and the exit status.
+
+A suite resumes: runs whose records exist and are complete are skipped (``--force`` reruns them). One run that
+diverges, runs out of memory or raises is recorded as such and the suite goes on; the exit status is 1 if any run
+failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from benchmarks import records
+from benchmarks.data.device_data import Dataset
+from benchmarks.errors import UsageError
+from benchmarks.run import budget, distributed, isolation
+from benchmarks.run.config import RunConfig
+from benchmarks.run.one import failed_record, load_data, run_one
+from benchmarks.run.options import RunOptions
+from benchmarks.run.plan import Plan, check_writable, describe_plan, plan
+from benchmarks.train.harness import rate
+
+
+def run_in_child(config: RunConfig, path: Path, dataset: Dataset, device: str, args: RunOptions, replace: bool):
+    """Run one configuration in its own process; its record, or the crashed/timeout record written for it here.
+    None when another suite wrote the record first."""
+    outcome = isolation.run_isolated(config, path, device, args, replace=replace)
+    if outcome.status == "written":
+        record, problem = records.read_record(path)
+        if record is not None:
+            return record
+        outcome = dataclasses.replace(outcome, status="crashed", detail=f"its record is unreadable: {problem}")
+    print(f"  {outcome.status}: {outcome.detail}")
+    record = failed_record(config, dataset, device, outcome.status, outcome.detail,
+                           run_seconds=outcome.seconds, output_tail=outcome.tail)  # fmt: skip
+    try:
+        records.write_record(path, record, replace=replace or path.exists())
+    except records.RecordExists:
+        return None
+    return record
+
+
+def run_suite(args: RunOptions) -> int:
+    started = time.monotonic()
+    w = distributed.world()
+    p = plan(args, w)
+    out = check_writable(args.out)
+    if not p.configs:
+        raise UsageError("nothing to run")
+    isolate = args.isolate if args.isolate is not None else p.device.startswith("cuda") and not args.ddp
+    if args.run_timeout and not isolate:
+        raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
+    if isolate and args.ddp:
+        raise UsageError("--ddp runs every rank in the one process torchrun started; it cannot be --isolate'd")
+    dataset = load_data(
+        args.synthetic, args.data_dir, "cpu" if isolate else p.device
+    )  # isolated: each child moves its own copy
+    distributed.init(w, p.device)
+    say = print if w.rank == 0 else (lambda *a, **k: None)
+    say(describe_plan(p, args), flush=True)
+    if isolate:
+        say("each run in a process of its own" + (f", stopped after {args.run_timeout:g} s" if args.run_timeout
+                                                  else ", no time limit"), flush=True)  # fmt: skip
+    if w.active:
+        say(f"{w.size} ranks: " + ("each run data-parallel over all of them (--ddp)" if args.ddp else
+                                   "the runs dealt out, run i to rank i % world size"), flush=True)  # fmt: skip
+    numbered = list(enumerate(p.configs, 1))
+    mine = numbered if args.ddp else distributed.shard(numbered, w)
+    finished = records.read_records(out / p.machine) if args.max_minutes else []
+    failed = []
+    try:
+        for i, config in mine:
+            status = run_planned(i, config, p, out, dataset, args, isolate, w, started, finished)
+            if status == "stop":
+                break
+            if status not in (None, "ok"):
+                failed.append(f"{config.arch} seed {config.seed}: {status}")
+        everyone = distributed.gather(failed, w)  # every rank done: then the summary, once
+    finally:
+        distributed.finish()
+    failed = [f for rank_failed in everyone for f in rank_failed]
+    if failed:
+        say(f"{len(failed)} run(s) failed: " + "; ".join(failed))
+        return 1
+    return 0
+
+
+def run_planned(i: int, config: RunConfig, p: Plan, out: Path, dataset: Dataset, args: RunOptions, isolate: bool,
+                w: distributed.World, started: float, finished: list):  # fmt: skip
+    """The i-th planned run, start to record: its status, None when skipped, or "stop" when the time budget is
+    spent."""
+    total = len(p.configs)
+    tag = f"[{i}/{total}]" + (f" rank {w.rank}" if w.active and not args.ddp else "")
+    say = print if (w.rank == 0 or not args.ddp) else (lambda *a, **k: None)
+    path = out / config.file_name()
+    existed = path.exists()
+    done = existed and not args.force and records.is_done(path, config)
+    if args.ddp:  # every rank must take the same decision: rank 0's
+        done, existed = distributed.gather((done, existed), w)[0]
+    if done:
+        say(f"{tag} {config.arch} seed {config.seed}: done already on {p.machine} ({path.name}), skipped")
+        return None
+    if args.max_minutes:
+        left = args.max_minutes * 60 - (time.monotonic() - started)
+        needed = budget.estimate_seconds(config, finished)
+        if needed is not None and needed > left:
+            say(
+                f"{tag} {config.arch} seed {config.seed}: needs about {needed:,.0f} s by this machine's records, "
+                f"{max(left, 0):,.0f} s of --max-minutes left; stopping here. Run the same command to resume."
+            )
+            return "stop"
+    say(f"{tag} {config.arch} seed {config.seed}", flush=True)
+    if isolate:
+        record = run_in_child(config, path, dataset, p.device, args, replace=args.force or existed)
+    else:
+        record = run_one(config, dataset, p.device, log=say, oom_retry=args.oom_retry, world=w if args.ddp else None)
+        if w.rank == 0 or not args.ddp:
+            try:
+                records.write_record(path, record, replace=args.force or existed)
+            except records.RecordExists:
+                record = None
+    if record is None:
+        say(f"  another suite finished this run first; kept its record {path.name}")
+        return None
+    finished.append(record)
+    if record.status == "ok":
+        final = record.final
+        say(f"  test acc {final.test_acc:.3f}, {rate(final.train_examples_per_sec)}, {final.train_seconds:.1f} s "
+            f"-> {path}")  # fmt: skip
+    return record.status

@@ -1,0 +1,377 @@
+"""Train and evaluate one model: d2l's ``train_ch6``, timed properly, with an optional fast path.
+
+Semantics by default are d2l's: Xavier-uniform init of every Conv2d and Linear weight, cross-entropy, plain SGD,
+a test-set evaluation after each epoch. Loss and accuracy accumulate on the device, so a step never waits for
+the host; the clock is read only after a device synchronize. Before the clock starts, every batch shape and
+mode the run will see is run once and the state put back (``warm_up``): compilation, cuDNN autotuning and first
+allocations are timed apart, as warm-up, and the graphs compiled inside the timed loop are counted (zero expected).
+The evaluation is timed apart from training.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmarks.measure import memory, tta
+from benchmarks.records import EpochLog, EvalPoint, Final, Plateau, TrainResult
+from benchmarks.run import distributed
+from benchmarks.train.compute import OPTIMIZERS, ComputePath, apply_backend_settings, autocast
+from benchmarks.train.recipes import D2L, TrainRecipe
+
+PLATEAU_CHECK_STEP = 100  # after this many steps, a run whose recent loss is still ln 10 is labelled on the plateau
+PLATEAU_WINDOW = 20  # steps whose mean training loss is compared with ln 10
+
+
+class Diverged(Exception):
+    """The training loss stopped being finite; ``epochs`` holds the epochs finished before it."""
+
+    def __init__(self, epoch: int, loss: float, epochs: list[EpochLog] | None = None):
+        super().__init__(f"training loss became {loss} in epoch {epoch}")
+        self.epoch, self.loss, self.epochs = epoch, loss, list(epochs or [])
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The harness's inputs: the recipe's numbers, where to train, and how (``ComputePath``)."""
+
+    epochs: int
+    lr: float
+    optimizer: str = "sgd"  # a key of compute.OPTIMIZERS
+    device: str = "cpu"
+    seed: int = 0
+    fast: ComputePath = ComputePath()
+    recipe: TrainRecipe = D2L  # momentum, weight decay, label smoothing, schedule, evaluations per epoch
+    ddp: bool = False  # DistributedDataParallel over the process group torchrun set up (benchmarks.run.distributed)
+
+
+def init_weights(model: nn.Module, scheme: str = "xavier") -> None:
+    """d2l's ``train_ch6`` init: Xavier-uniform weights in every Conv2d and Linear, biases as PyTorch sets them;
+    or ``kaiming``: He's normal init for ReLU nets (fan-in), which keeps the signal's scale through deep ReLU stacks
+    where Xavier halves its variance at every layer of equal width.
+
+    Every layer is reset first, so the result depends on the seed in force now, not on when the model was built.
+    """
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            if scheme == "kaiming":
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(module.weight)
+
+
+def lr_factor(recipe: TrainRecipe, total_steps: int):
+    """The schedule as a factor of the peak lr per step: constant, or one cycle (linear warm-up, linear decay)."""
+    if recipe.schedule == "constant":
+        return lambda step: 1.0
+    warm = max(1, round(recipe.warmup_fraction * total_steps))
+
+    def one_cycle(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return one_cycle
+
+
+def last_layer(model: nn.Module) -> nn.Module | None:
+    """The last Conv2d or Linear in the model's order of modules: NiN's last 1x1 conv, a classifier's output layer."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return layers[-1] if layers else None
+
+
+def param_groups(model: nn.Module, recipe: TrainRecipe) -> list[dict] | object:
+    """The parameters as the optimizer sees them: one group, or with ``recipe.last_layer_lr`` != 1 two, the last
+    layer's with its own ``lr_scale`` (the schedule multiplies each group's base lr, so the scale holds throughout)."""
+    last = last_layer(model)
+    if recipe.last_layer_lr == 1.0 or last is None:
+        return model.parameters()
+    mine = {id(p) for p in last.parameters()}
+    return [
+        {"params": [p for p in model.parameters() if id(p) not in mine], "lr_scale": 1.0},
+        {"params": list(last.parameters()), "lr_scale": recipe.last_layer_lr},
+    ]
+
+
+def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    optimizer = OPTIMIZERS[settings.optimizer](
+        param_groups(model, settings.recipe), settings.lr, settings.recipe, settings.fast.optimizer_impl
+    )
+    for group in optimizer.param_groups:
+        group["lr"] = settings.lr * group.get("lr_scale", 1.0)
+        group["initial_lr"] = group["lr"]  # the schedule's base: LambdaLR multiplies it by the factor
+    return optimizer
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+class Trainer:
+    """Owns the model, optimizer and step function for one run."""
+
+    def __init__(self, model: nn.Module, settings: TrainSettings):
+        self.settings = settings
+        fast = settings.fast
+        torch.manual_seed(settings.seed)
+        init_weights(model, settings.recipe.init)
+        model.to(settings.device)
+        if fast.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.model = model
+        apply_backend_settings(fast)
+        # static shapes: the last, smaller batch gets its own graph rather than making every graph dynamic
+        compiled = (
+            (lambda m: torch.compile(m, dynamic=False, mode=fast.compile_mode)) if fast.compile else (lambda m: m)
+        )
+        if settings.ddp:  # gradients averaged over the ranks; evaluation runs on the plain module, in shards
+            from torch.nn.parallel import DistributedDataParallel
+
+            index = torch.device(settings.device).index
+            self.forward = compiled(DistributedDataParallel(model, device_ids=None if index is None else [index]))
+            self.eval_forward = compiled(model)
+        else:
+            self.forward = self.eval_forward = compiled(model)
+        self.optimizer = make_optimizer(model, settings)
+        self.schedule = None  # a per-step lr schedule, once the number of steps is known (``set_schedule``)
+        # fp16 needs loss scaling; bf16 has fp32's range and needs none
+        cuda = settings.device.startswith("cuda")
+        self.scaler = torch.amp.GradScaler("cuda" if cuda else "cpu", enabled=fast.precision == "fp16" and cuda)
+
+    def set_schedule(self, total_steps: int) -> None:
+        if self.settings.recipe.schedule != "constant":
+            factor = lr_factor(self.settings.recipe, total_steps)
+            self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    def state(self) -> dict:
+        """Everything a step changes: weights and buffers, optimizer, loss scaler and schedule."""
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(), "schedule": self.schedule.state_dict() if self.schedule else None,
+        }  # fmt: skip
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.schedule:
+            self.schedule.load_state_dict(state["schedule"])
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with autocast(self.settings.device, self.settings.fast.precision):
+            logits = self.forward(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.settings.recipe.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.settings.recipe.clip_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.recipe.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.schedule:
+            self.schedule.step()
+        return loss.detach(), (logits.argmax(dim=1) == y).sum()
+
+    @torch.inference_mode()
+    def evaluate_batches(self, batches) -> torch.Tensor:
+        """How many predictions over ``batches`` are right (a device tensor), in eval mode."""
+        self.model.eval()
+        correct = torch.zeros((), dtype=torch.int64, device=self.settings.device)
+        for x, y in batches:
+            with autocast(self.settings.device, self.settings.fast.precision):
+                correct += (self.eval_forward(x).argmax(dim=1) == y).sum()
+        self.model.train()
+        return correct
+
+    def evaluate(self, loader) -> tuple[float, float, int]:
+        """Accuracy over ``loader`` (over every rank's shard, with ``ddp``), its seconds and its example count."""
+        device = self.settings.device
+        synchronize(device)
+        start = time.perf_counter()
+        correct = self.evaluate_batches(loader)
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        right, total = correct.item(), loader.num_examples
+        if self.settings.ddp:
+            right, total = (int(v) for v in distributed.all_sum([right, total], device))
+            seconds = distributed.all_max(seconds, device)
+        return right / total, seconds, total
+
+
+def graphs_compiled() -> int:
+    """Graphs torch.compile has built in this process so far (0 when nothing was compiled)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def warm_up(trainer: Trainer, train_loader, test_loader) -> float:
+    """Run every (batch shape, train/eval mode) the run will see once, then put the state back; the seconds taken.
+
+    Compilation (one graph per shape and mode with ``dynamic=False``), cuDNN autotuning and first allocations
+    happen here, off the clock. Weights, buffers, optimizer, scaler and schedule state and the random generators are restored
+    afterwards, so the run trains exactly as it would have without the warm-up.
+    """
+    device = trainer.settings.device
+    saved = copy.deepcopy(trainer.state())
+    rng = torch.get_rng_state(), (torch.cuda.get_rng_state(device) if device.startswith("cuda") else None)
+    synchronize(device)
+    start = time.perf_counter()
+    for x, y in train_loader.shape_samples():
+        trainer.step(x, y)
+    trainer.evaluate_batches(test_loader.shape_samples())
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    trainer.load_state(saved)
+    torch.set_rng_state(rng[0])
+    if rng[1] is not None:
+        torch.cuda.set_rng_state(rng[1], device)
+    return seconds
+
+
+def eval_steps(batches: int, per_epoch: int) -> set[int]:
+    """The batch counts (1-based) within an epoch after which the test set is evaluated: ``per_epoch`` points,
+    evenly spaced, the last at the epoch's end."""
+    per_epoch = max(1, min(per_epoch, batches))
+    return {math.ceil(batches * k / per_epoch) for k in range(1, per_epoch + 1)}
+
+
+def train(
+    model: nn.Module, train_loader, test_loader, settings: TrainSettings, log: Callable[[str], None] = print
+) -> TrainResult:
+    """Train ``model`` and return what a run record holds about it.
+
+    Every shape and mode is warmed up first (``warm_up``); then every training step is on the clock, and each
+    evaluation of the test set (``recipe.evals_per_epoch`` per epoch, the last at the epoch's end) is timed apart.
+    Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the training loss stops being
+    finite.
+    """
+    device = settings.device
+    memory.reset_peak(device)
+    trainer = Trainer(model, settings)
+    batches = len(train_loader)
+    trainer.set_schedule(settings.epochs * batches)
+    warmup_seconds = warm_up(trainer, train_loader, test_loader)
+    graphs_before = graphs_compiled()
+    at = eval_steps(batches, settings.recipe.evals_per_epoch)
+    epochs: list[EpochLog] = []
+    evals: list[EvalPoint] = []
+    clock = warmup_seconds  # training seconds so far, warm-up included, evaluation excluded
+    examples = 0
+    rank_rates: list[float | None] = []  # with ddp: this rank's own examples/sec, per epoch
+    step, check_step = 0, min(PLATEAU_CHECK_STEP, settings.epochs * batches)
+    window_loss = torch.zeros((), device=device)
+    for epoch in range(1, settings.epochs + 1):
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
+        train_seconds = eval_seconds = 0.0
+        test_acc = None
+        synchronize(device)
+        start = wall_start = time.perf_counter()
+        for i, (x, y) in enumerate(train_loader, 1):
+            loss, hits = trainer.step(x, y)
+            step += 1
+            if step > check_step - PLATEAU_WINDOW and step <= check_step:
+                window_loss += loss  # on the device: no sync per step
+            loss_sum += loss * len(y)
+            correct += hits
+            seen += len(y)
+            if i in at:  # stop the clock, evaluate, restart it
+                synchronize(device)
+                train_seconds += time.perf_counter() - start
+                test_acc, seconds, _ = trainer.evaluate(test_loader)
+                eval_seconds += seconds
+                done = int(distributed.all_sum([seen], device)[0]) if settings.ddp else seen
+                evals.append(EvalPoint(epoch - 1 + i / batches, examples + done, clock + train_seconds, test_acc))
+                start = time.perf_counter()
+        local_seen, local_seconds = seen, train_seconds
+        loss_total, right = loss_sum.item(), correct.item()
+        if settings.ddp:  # the global figures: sums over ranks, and the slowest rank's clock
+            loss_total, right, seen = distributed.all_sum([loss_total, right, seen], device)
+            seen, right = int(seen), int(right)
+            train_seconds = distributed.all_max(train_seconds, device)
+            rank_rates.append(local_seen / local_seconds if local_seconds > 0 else None)
+        train_loss = loss_total / seen
+        if not math.isfinite(train_loss):
+            raise Diverged(epoch, train_loss, epochs)
+        clock += train_seconds
+        examples += seen
+        n_evals = len(at)
+        row = EpochLog(
+            epoch=epoch,
+            train_loss=train_loss,
+            train_acc=right / seen,
+            test_acc=test_acc,
+            timed_examples=seen,
+            timed_seconds=train_seconds,
+            train_examples_per_sec=seen / train_seconds if train_seconds > 0 else None,
+            eval_examples_per_sec=n_evals * test_loader.num_examples / eval_seconds if eval_seconds > 0 else None,
+            wall_seconds=time.perf_counter() - wall_start,
+            eval_seconds=eval_seconds,
+        )
+        epochs.append(row)
+        log(
+            f"  epoch {epoch}/{settings.epochs}: loss {row.train_loss:.3f}, train acc {row.train_acc:.3f}, "
+            f"test acc {test_acc:.3f}, {rate(row.train_examples_per_sec)}"
+        )
+    recompiled = graphs_compiled() - graphs_before
+    if recompiled:
+        log(f"  warning: {recompiled} graph(s) compiled inside the timed loop; the rates include compilation")
+    test_examples = test_loader.num_examples
+    if settings.ddp:
+        test_examples = int(distributed.all_sum([test_examples], device)[0])
+    window = min(PLATEAU_WINDOW, check_step)
+    plateau = Plateau(check_step, window_loss.item() / window, epochs[-1].train_loss)
+    if plateau.at_check:
+        log(f"  on the ln 10 plateau after {check_step} steps (loss {plateau.loss_at_check:.4f})"
+            + ("; still there at the end" if plateau.at_end else "; it left later"))  # fmt: skip
+    result = summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, len(at) * test_examples, evals,
+                       plateau)  # fmt: skip
+    if settings.ddp:
+        rates = [r for r in rank_rates if r]
+        result = dataclasses.replace(result, rank_examples_per_sec=sum(rates) / len(rates) if rates else None)
+    return result
+
+
+def rate(examples_per_sec: float | None) -> str:
+    if examples_per_sec is None:
+        return "no steady-state steps (only the warm-up step ran)"
+    return f"{examples_per_sec:,.0f} examples/sec"
+
+
+def summarize(
+    epochs: list[EpochLog], warmup_seconds: float | None, peak_memory_bytes: int | None,
+    graphs_in_timed: int | None = None, evaluated_per_epoch: int | None = None, evals: list | None = None,
+    plateau: Plateau | None = None,
+) -> TrainResult:  # fmt: skip
+    last = epochs[-1]
+    timed_examples = sum(e.timed_examples for e in epochs)
+    timed_seconds = sum(e.timed_seconds for e in epochs)
+    eval_seconds = sum(e.eval_seconds or 0.0 for e in epochs)
+    evaluated = (evaluated_per_epoch or 0) * len(epochs)
+    final = Final(
+        test_acc=last.test_acc,
+        train_acc=last.train_acc,
+        train_loss=last.train_loss,
+        train_examples_per_sec=timed_examples / timed_seconds if timed_examples and timed_seconds > 0 else None,
+        eval_examples_per_sec=evaluated / eval_seconds if evaluated and eval_seconds > 0 else None,
+        train_seconds=timed_seconds + (warmup_seconds or 0.0),
+        warmup_seconds=warmup_seconds,
+        wall_seconds=sum(e.wall_seconds for e in epochs) + (warmup_seconds or 0.0),
+        graphs_compiled_in_timed=graphs_in_timed,
+        time_to_accuracy=tta.times_to_targets(evals or []),
+        plateau=plateau,
+    )
+    return TrainResult(epochs, final, peak_memory_bytes, list(evals or []))
