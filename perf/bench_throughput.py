@@ -107,7 +107,7 @@ def test_inference(benchmark, name, device, fast, pytestconfig, clean_device):
 
     @torch.inference_mode()
     def infer():
-        with autocast(trainer.settings):
+        with autocast(trainer.settings.device, trainer.settings.fast.precision):
             trainer.forward(x)
         synchronize(device)
 

@@ -28,8 +28,6 @@ PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the 
 KINDS = ("pareto", "curves", "ablations")
 
 
-
-
 def plot_file(key: summary_io.GroupKey, kind: str) -> str:
     return f"plots/{key.slug}-{kind}.png"
 
@@ -185,7 +183,7 @@ def nin_ablations(group: summary_io.Group) -> plt.Figure | None:
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel("test accuracy, one point per seed")
     ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left", frameon=False)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
     ax = axes[1]
     value, low, high = (numbers[f"speed_{k}"].to_numpy(dtype=float) for k in ("pct", "low", "high"))
     significant = numbers["speed_significant"].to_numpy()

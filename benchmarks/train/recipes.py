@@ -84,6 +84,7 @@ def named(name: str, book) -> Recipe:
         return FAST
     return Recipe("d2l", book.optimizer, book.lr, book.batch_size, book.epochs, D2L)
 
+
 SCHEDULES = ("constant", "onecycle")
 CHOICES = {"init": INITS, "schedule": SCHEDULES}
 BOOLEANS = {"true": True, "1": True, "on": True, "false": False, "0": False, "off": False}
