@@ -370,3 +370,16 @@ def test_the_leaderboard_reads_records_alone(tmp_path):
     assert made and all(
         (tmp_path / "results" / "plots" / n).read_bytes() == (root / "results" / "plots" / n).read_bytes() for n in made
     )
+
+
+def test_the_records_reference_has_the_registrys_published_fields():
+    """records.Reference is a copy of archs.Published (so that records are read without the registry): the same
+    fields, the same defaults, in the same order."""
+    import dataclasses
+
+    import archs
+
+    def shape(kind):
+        return [(f.name, f.default) for f in dataclasses.fields(kind)]
+
+    assert shape(records.Reference) == shape(archs.Published)
