@@ -72,10 +72,17 @@ def tests(session: nox.Session, build: str) -> None:
 BENCH_STORAGE = Path("results/benchmarks")
 
 
+MACHINE_SLUG = ("import torch; from benchmarks.measure.machine import machine_slug; "
+                "print(machine_slug('cuda' if torch.cuda.is_available() else 'cpu'))")  # fmt: skip
+
+
 def pytest_benchmarks(session: nox.Session) -> None:
-    """The pytest-benchmark suites, saved under results/benchmarks and compared with the previous save."""
-    compare = ["--benchmark-compare"] if any(BENCH_STORAGE.rglob("*.json")) else []
-    session.run("pytest", "perf/", f"--benchmark-storage=file://{BENCH_STORAGE}", "--benchmark-autosave", *compare)
+    """The pytest-benchmark suites, saved under results/benchmarks/MACHINE (the suite's machine slug) and compared
+    with that machine's previous save only: another machine's numbers are no baseline."""
+    slug = session.run("python", "-c", MACHINE_SLUG, silent=True).strip().splitlines()[-1]
+    storage = BENCH_STORAGE / slug
+    compare = ["--benchmark-compare"] if any(storage.rglob("*.json")) else []
+    session.run("pytest", "perf/", f"--benchmark-storage=file://{storage}", "--benchmark-autosave", *compare)
 
 
 @nox.session(default=False)

@@ -1,4 +1,4 @@
-"""The command line: ``python -m benchmarks {list,run,leaderboard,plots,describe}``.
+"""The command line: ``python -m benchmarks {list,run,leaderboard,plots,compare,describe}``.
 
 Each subcommand is a module with ``add_arguments(parser)`` and ``main(args)``, listed with its help in ``COMMANDS``.
 Bad input ends in one line on stderr and a non-zero exit, never a traceback. Ctrl-C and SIGTERM stop a suite
@@ -18,6 +18,8 @@ COMMANDS = {  # name -> (module, help)
     "run": ("benchmarks.commands.run", "train and time architectures, writing run records"),
     "leaderboard": ("benchmarks.commands.leaderboard", "regenerate the leaderboard (and its plots) from the records"),
     "plots": ("benchmarks.commands.plots", "render the plots from the records"),
+    "compare": ("benchmarks.commands.compare",
+                "two records folders, machines or commits side by side: accuracy and throughput, changes flagged"),
     "describe": ("benchmarks.commands.describe",
                  "the resource card of one entry: per-layer params, FLOPs and memory, predicted and measured"),
 }  # fmt: skip

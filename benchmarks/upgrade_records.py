@@ -2,7 +2,9 @@
 
 A schema-1 record becomes schema 2 (``records.upgrade_v1``) and a record from before ``ReportFacts`` gets them,
 decided by the runner's own rule (``benchmarks.run.one.report_facts``), so that the report reads records and nothing else.
-Each file keeps its name and is replaced atomically; one already in today's shape is left alone, byte for byte.
+Each file is replaced atomically; one already in today's shape is left alone, byte for byte. A file whose name is
+not the one its configuration gives today (``RunConfig.file_name``: the id changes when a configuration field is
+added) is moved to that name, so that a configuration has one id, in its file name and in the leaderboard alike.
 """
 
 from __future__ import annotations
@@ -35,18 +37,33 @@ def with_facts(found: list[RunRecord]) -> list[RunRecord]:
     return [r if r.report is not None else with_report_facts(r) for r in found]
 
 
+def _rename(folder: Path, path: Path, record: RunRecord) -> bool:
+    """Move ``path`` to the name its configuration gives today; False where it has it already or the name is taken
+    (by another record: both stay, with a warning)."""
+    target = Path(folder) / record.config.file_name()
+    if target == path:
+        return False
+    if target.exists():
+        print(f"warning: {path}: its name today, {target}, is taken; left where it is", file=sys.stderr)
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path.rename(target)
+    return True
+
+
 def upgrade(folder: Path) -> int:
-    """Rewrite every outdated record under ``folder``; the number rewritten."""
+    """Rewrite every outdated record under ``folder`` and give each its name of today; the number changed."""
     changed = 0
     for path in sorted(Path(folder).rglob("*.json")):
         data = json.loads(path.read_text())
-        if data.get("schema", 1) == records.SCHEMA_VERSION and data.get("report") is not None:
-            continue
-        record = with_report_facts(records.from_json(data))
-        if record.report is None:
-            print(f"warning: {path}: its entry is not in the registry; left without report facts", file=sys.stderr)
-        records.write_record(path, record, replace=True)
-        changed += 1
+        record = records.from_json(data)
+        if data.get("schema", 1) != records.SCHEMA_VERSION or data.get("report") is None:
+            record = with_report_facts(record)
+            if record.report is None:
+                print(f"warning: {path}: its entry is not in the registry; left without report facts", file=sys.stderr)
+            records.write_record(path, record, replace=True)
+            changed += 1
+        changed += _rename(folder, path, record) and data.get("report") is not None
     return changed
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from benchmarks import records
-from benchmarks.records import DataInfo, EpochLog, Final, Reference, ReportFacts, RunRecord
+from benchmarks.records import DataInfo, EpochLog, EvalPoint, Final, Reference, ReportFacts, RunRecord
 from benchmarks.run.config import RunConfig
 from benchmarks.train.compute import ComputePath
 
@@ -35,6 +35,8 @@ def make_record(arch, seed, test_acc, eps, status="ok", profile="full", machine=
                  train_examples_per_sec=eps, eval_examples_per_sec=3 * eps, wall_seconds=60_000 / eps + 1)
         for e in range(epochs)
     ]  # fmt: skip
+    # one evaluation after each epoch: examples seen and training seconds so far, the epoch's test accuracy
+    evals = [EvalPoint(e.epoch, 60_000 * e.epoch, e.epoch * 60_000 / eps, e.test_acc) for e in per_epoch]
     final = Final(test_acc=test_acc, train_acc=test_acc - 0.03, train_loss=0.4, train_examples_per_sec=eps,
                   eval_examples_per_sec=3 * eps, train_seconds=epochs * 60_000 / eps, warmup_seconds=1.0,
                   wall_seconds=100.0)  # fmt: skip
@@ -47,7 +49,7 @@ def make_record(arch, seed, test_acc, eps, status="ok", profile="full", machine=
         reference=ref,
         env={"machine": machine, "device": "cuda", "device_name": f"{machine} by name", "torch": "2.13.0"},
         data=DataInfo("real", "by hand", 60_000, 10_000),
-        status=status, epochs=per_epoch if status == "ok" else per_epoch[:1],
+        status=status, epochs=per_epoch if status == "ok" else per_epoch[:1], evals=evals if status == "ok" else [],
         final=final if status == "ok" else None, peak_memory_bytes=512 * 2**20, **extra,
     )  # fmt: skip
     return config, record

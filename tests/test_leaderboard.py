@@ -12,12 +12,33 @@ from tests.records_by_hand import ablation_set, make_record, standard_set, write
 
 
 def render_from(folder):
-    return leaderboard.leaderboard_markdown(summary.groups(records.read_records(folder)), "runs")
+    """The leaderboard's groups (below the headline, which has tests of its own)."""
+    md = leaderboard.leaderboard_markdown(summary.groups(records.read_records(folder)), "runs")
+    return md.split("## Every machine and profile")[1]
+
+
+MARKS = leaderboard.Notes.MARKS
+
+
+def with_notes(markdown, row):
+    """``row`` with each footnote mark replaced by its text (the first "- MARK text" line after the row)."""
+    after = markdown[markdown.index(row) :]
+    for mark in MARKS:
+        if mark in row:
+            text = next(line[len(f"- {mark} ") :] for line in after.splitlines() if line.startswith(f"- {mark} "))
+            row = row.replace(mark, text)
+    return row
 
 
 def row_of(markdown, label):
-    """The table row whose first cell is ``label``."""
-    return next(line for line in markdown.splitlines() if line.startswith("|") and line.split("|")[1].strip() == label)
+    """The rows of the first group's tables whose first cell is ``label`` (footnote marks aside), joined, each
+    with its footnotes' texts: its results row and its cost row, say."""
+    for group in markdown.split("\n### "):
+        found = [line for line in group.splitlines()
+                 if line.startswith("|") and line.split("|")[1].strip().rstrip(MARKS).strip() == label]  # fmt: skip
+        if found:
+            return " ‖ ".join(with_notes(group, line) for line in found)
+    raise StopIteration(label)
 
 
 def test_table_shows_mean_with_its_95_ci_against_scipy(tmp_path):
@@ -51,7 +72,7 @@ def test_a_smoke_group_shows_no_accuracy_and_draws_no_accuracy_plot(tmp_path):
         write(tmp_path / "runs", *make_record("lenet", seed, 0.80 + seed / 100, 80_000.0, profile="smoke"))
     (group,) = summary.groups(records.read_records(tmp_path / "runs"))
     md = leaderboard.render([group])
-    assert "A check, not a result" in md and "test acc" not in md and "0.80" not in md
+    assert "A check, not a result" in md and "| test acc" not in md and "0.80" not in md
     assert "d2l published" not in md and "verdict" not in md
     assert plots.render_all([group], tmp_path / "out") == {} and not (tmp_path / "out").exists()
 
@@ -69,7 +90,7 @@ def test_nin_ablations_as_welch_tests_against_scipy_or_no_result(tmp_path):
     assert f" {welch.pvalue:.3f} |" in tested and "**significant**" in tested
     assert "+33% [" in tested  # 40,100 against 30,100 examples/s, as a share of nin's
     two_seeds = row_of(md, "nin-one-1x1")
-    assert "no result: needs 3 learned seeds in each arm (has 2, nin 3)" in two_seeds
+    assert "no result needs 3 learned seeds in each arm (has 2, nin 3)" in two_seeds
 
 
 def test_an_ablation_against_a_baseline_at_chance_is_no_result(tmp_path):
@@ -77,7 +98,7 @@ def test_an_ablation_against_a_baseline_at_chance_is_no_result(tmp_path):
         write(tmp_path, *make_record("nin", seed, 0.10 + seed / 1000, 30_000.0))
         write(tmp_path, *make_record("nin-no-1x1", seed, 0.60 + seed / 100, 40_000.0))
     row = row_of(render_from(tmp_path).split("NiN ablations")[1], "nin-no-1x1")
-    assert "no result: needs 3 learned seeds in each arm (has 3, nin 0)" in row and " pp" not in row
+    assert "no result needs 3 learned seeds in each arm (has 3, nin 0)" in row and " pp" not in row
 
 
 def test_gap_against_fc_is_no_result_where_the_last_map_is_1x1(tmp_path):
@@ -90,8 +111,8 @@ def test_gap_against_fc_is_no_result_where_the_last_map_is_1x1(tmp_path):
                                          report=ReportFacts("", 1, True, True))  # NiN's class map at 72 px: 1x1  # fmt: skip
             write(tmp_path, config, record)
     ablations = render_from(tmp_path).split("NiN ablations")[1]
-    row = next(line for line in ablations.splitlines() if line.startswith("| nin-fc-head"))
-    assert "no result: meaningless at 72 px: NiN's last map is 1x1" in row
+    row = row_of(ablations, "nin-fc-head")
+    assert "no result meaningless at 72 px: NiN's last map is 1x1" in row
 
 
 def test_a_nin_run_at_chance_does_not_pass_the_d2l_range(tmp_path):
@@ -127,7 +148,7 @@ def test_groups_by_device(tmp_path):
     md = render_from(tmp_path)
     assert md.index("### gpu-a") < md.index("### gpu-b")
     assert "Machine: gpu-a by name." in md
-    assert md.count("| lenet ") == 4  # a results row and a d2l row in each group
+    assert md.count("| lenet ") == 6  # a results row, a cost row and a d2l row in each group
 
 
 def test_regeneration_is_byte_identical(tmp_path):
@@ -141,16 +162,19 @@ def test_regeneration_is_byte_identical(tmp_path):
     leaderboard_command.main(args)
     board = tmp_path / "results" / "LEADERBOARD.md"
     pictures = sorted((tmp_path / "results" / "plots").glob("*.png"))
-    assert len(pictures) == 3  # accuracy against throughput, learning curves, NiN ablations
+    # accuracy against throughput and against parameters, learning curves, time to accuracy, NiN ablations
+    # accuracy against throughput and against parameters, learning curves, time to accuracy, NiN ablations
+    assert {p.name.rsplit("-", 1)[1] for p in pictures} == {"pareto.png", "params.png", "curves.png", "tta.png",
+                                                            "ablations.png"}  # fmt: skip
     first, first_readme = board.read_bytes(), readme.read_bytes()
     first_pictures = [p.read_bytes() for p in pictures]
     leaderboard_command.main(args)
     assert board.read_bytes() == first
     assert readme.read_bytes() == first_readme
     assert [p.read_bytes() for p in pictures] == first_pictures
-    for p in pictures:  # linked from both, relative to each file
+    for p in pictures:  # linked from the leaderboard, relative to it; the README links the headline's two
         assert f"](plots/{p.name})" in first.decode()
-        assert f"](results/plots/{p.name})" in first_readme.decode()
+    assert first_readme.decode().count("](results/plots/") == 2
     text = first_readme.decode()
     assert text.startswith("# x\n\nbefore\n") and text.endswith("after\n") and "old" not in text
     assert "0.870 ± 0.025 (n=3)" in text
@@ -293,7 +317,7 @@ def test_an_oom_retried_seed_shows_its_batch_and_is_not_averaged_in(tmp_path):
     write(tmp_path, *make_record("nin", 2, 0.70, 20_000.0, batch_size_used=64, oom_retries=[128]))
     md = render_from(tmp_path)
     plain = row_of(md, "nin")
-    retried = row_of(md, "nin (OOM retry: batch 64, lr not scaled)")
+    retried = row_of(md, "nin (OOM retry: batch 64)")
     assert "0.870 ± 0.127 (n=2)" in plain and "bs 128" in plain
     assert "0.700 (n=1)" in retried and "bs 64" in retried
 
@@ -305,7 +329,7 @@ def test_time_to_accuracy_table_median_olympic_and_not_reached(tmp_path):
         record = dataclasses.replace(record, final=dataclasses.replace(record.final, time_to_accuracy=times))
         write(tmp_path, config, record)
     write(tmp_path, *make_record("lenet", 0, 0.80, 80_000.0))  # reached nothing: left out of the table
-    table = render_from(tmp_path).split("Time to accuracy")[1].split("Against d2l")[0]
+    table = render_from(tmp_path).split("Time to accuracy:\n")[1].split("Against d2l")[0]
     row = next(line for line in table.splitlines() if line.startswith("| nin ") and "0.85" in line)
     assert "30.0 s" in row.split("|")[3] and "33.3 s" in row.split("|")[4]  # median; olympic: 20, 30, 50
     assert row.split("|")[6].strip() == "1"
@@ -329,7 +353,7 @@ def test_the_book_recipe_beside_the_fast_one_under_the_same_budget(tmp_path):
     rows = [line for line in table.splitlines()[2:]]
     assert len(rows) == 1 and rows[0].split("|")[1].strip() == "nin"
     cells = [c.strip() for c in rows[0].split("|")]
-    assert cells[2] == "2 ep of 60,000 images, 224 px"
+    assert cells[2] == "2 ep of 60,000, 224 px"
     assert cells[3] == "3 did not learn (≤ 0.15)" and cells[4].startswith("0.810 ± ")
 
 

@@ -1,5 +1,6 @@
 """``python -m benchmarks leaderboard``: results/LEADERBOARD.md (and a block of README.md) from the run records
-(``benchmarks.report.leaderboard`` renders them)."""
+(``benchmarks.report.leaderboard`` renders them); ``--format csv`` or ``json`` writes the summary to standard
+output instead, and nothing else."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 
 from benchmarks import records as records_io
 from benchmarks.atomic import write_atomically
-from benchmarks.report import plots, step_throughput
+from benchmarks.errors import UsageError
+from benchmarks.report import export, plots, step_throughput
 from benchmarks.report import summary as summary_io
-from benchmarks.report.leaderboard import leaderboard_markdown, refresh_readme, relative_prefix, render
+from benchmarks.report.leaderboard import leaderboard_markdown, readme_block, refresh_readme, relative_prefix
 from benchmarks.upgrade_records import with_facts
+
+FORMATS = ("markdown", "csv", "json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,18 +25,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readme", default="README.md", help="README whose marked block is refreshed ('' for none)")
     parser.add_argument("--no-plots", action="store_true", help="do not render the plots (nor link them)")
     parser.add_argument("--benchmarks", default="results/benchmarks", help="pytest-benchmark storage folder")
+    parser.add_argument("--format", choices=FORMATS, default="markdown",
+                        help="markdown: write the leaderboard files; csv, json: the summary to standard output")  # fmt: skip
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="regenerate from a folder that holds no record (the tables then say so)")  # fmt: skip
+
+
+def read_groups(runs: str, allow_empty: bool = False) -> list[summary_io.Group]:
+    """The summarised groups of the records under ``runs``; UsageError (before anything is written) for a folder
+    that does not exist, or that holds no valid record without ``allow_empty``."""
+    folder = Path(runs)
+    if not folder.is_dir():
+        raise UsageError(f"--runs {runs}: {'not a folder' if folder.exists() else 'no such folder'}; nothing written")
+    warn = lambda message: print(f"warning: {message}", file=sys.stderr)  # noqa: E731
+    found = with_facts(records_io.read_records(folder, warn=warn))
+    if not found and not allow_empty:
+        raise UsageError(f"--runs {runs} holds no run record; nothing written (--allow-empty regenerates from it)")
+    return summary_io.groups(found)
+
+
+def prune_stale(plots_dir: Path, written: dict) -> list[Path]:
+    """Remove the PNGs under ``plots_dir`` this rendering did not write: the plots folder holds what is linked."""
+    keep = {p.resolve() for files in written.values() for p in files.values()}
+    stale = [p for p in sorted(plots_dir.glob("*.png")) if p.resolve() not in keep] if plots_dir.is_dir() else []
+    for path in stale:
+        path.unlink()
+    return stale
 
 
 def main(args) -> int:
+    groups = read_groups(args.runs, args.allow_empty)
+    if args.format != "markdown":
+        sys.stdout.write(export.to_csv(groups) if args.format == "csv" else export.to_json(groups))
+        return 0
     warn = lambda message: print(f"warning: {message}", file=sys.stderr)  # noqa: E731
-    groups = summary_io.groups(with_facts(records_io.read_records(Path(args.runs), warn=warn)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = out.parent  # the plots live in results/plots, beside the leaderboard
     pictures = {} if args.no_plots else plots.render_all(groups, results)
     if not args.no_plots:
-        print(f"rendered {sum(map(len, pictures.values()))} plots under {results / 'plots'}")
-    saved_runs = step_throughput.latest_per_device(Path(args.benchmarks), warn=warn)
+        stale = prune_stale(results / "plots", pictures)
+        print(f"rendered {sum(map(len, pictures.values()))} plots under {results / 'plots'}"
+              + (f", removed {len(stale)} stale" if stale else ""))  # fmt: skip
+    saved_runs = step_throughput.latest_per_device(
+        Path(args.benchmarks), warn=warn, aliases=summary_io.device_aliases(groups)
+    )
 
     def prefix(markdown: Path) -> str | None:
         return None if args.no_plots else relative_prefix(results, markdown)
@@ -40,6 +77,6 @@ def main(args) -> int:
     write_atomically(out, leaderboard_markdown(groups, args.runs, pictures, prefix(out), saved_runs))
     print(f"wrote {out} from {sum(len(g.runs) for g in groups)} records and {len(saved_runs)} pytest-benchmark runs")
     readme = Path(args.readme) if args.readme else None
-    if readme and refresh_readme(readme, render(groups, pictures, prefix(readme), saved_runs)):
+    if readme and refresh_readme(readme, readme_block(groups, pictures, prefix(readme))):
         print(f"refreshed the leaderboard block of {args.readme}")
     return 0

@@ -6,21 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import records as records_io
-from benchmarks.report import summary as summary_io
+from benchmarks.commands.leaderboard import read_groups
 from benchmarks.report.plots import render_all
-from benchmarks.upgrade_records import with_facts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default="results/runs", help="folder of run records")
     parser.add_argument("--out", default="results", help="the pictures go to OUT/plots")
+    parser.add_argument("--allow-empty", action="store_true", help="accept a folder that holds no record")
 
 
 def main(args) -> int:
-    warn = lambda message: print(f"warning: {message}", file=sys.stderr)  # noqa: E731
-    groups = summary_io.groups(with_facts(records_io.read_records(Path(args.runs), warn=warn)))
-    for files in render_all(groups, Path(args.out)).values():
+    written = render_all(read_groups(args.runs, args.allow_empty), Path(args.out))
+    for files in written.values():
         for path in files.values():
             print(f"wrote {path}")
+    if not written:
+        print(f"no plot: no group under {args.runs} has an accuracy that is a result", file=sys.stderr)
     return 0

@@ -1,9 +1,13 @@
 """``python -m benchmarks plots``: pictures from the summarised records, with matplotlib and no display.
 
-Per group (``benchmarks.report.summary``) of real-data records with at least one ok run: (1) test accuracy against training examples/sec,
-one point per architecture with seed error bars, the Pareto front, marker area by parameter count; (2) learning
-curves, test accuracy and train loss per epoch, mean and min-max band over seeds; (3) the NiN ablations against
-``nin``, every seed a point. Fixed styles, sorted inputs, no timestamps: the same records give the same pictures.
+Per group (``benchmarks.report.summary``) whose accuracy is a result: (1) ``pareto``: test accuracy against
+training examples/sec, one point per configuration with its 95% CI and throughput std, the Pareto front; (2)
+``params``: test accuracy against parameter count; (3) ``curves``: d2l-style learning curves from each record's
+evaluation log, test accuracy against training seconds and against training examples seen, one line per seed; (4)
+``tta``: time to accuracy, the share of seeds that had reached each target by each training second; (5)
+``ablations``: every NiN ablation against ``nin``, every seed a point, the tests' results written beside them.
+Every accuracy axis stays inside [0, 1] (intervals are clipped to it). Fixed styles, sorted inputs, no timestamps:
+the same records give the same pictures.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.atomic import write_atomically  # noqa: E402
-from benchmarks.report import summary as summary_io
+from benchmarks.measure import tta  # noqa: E402
+from benchmarks.report import stats  # noqa: E402
+from benchmarks.report import summary as summary_io  # noqa: E402
 
 SIZE_IN, DPI = (10.0, 6.0), 100  # every picture 1000 x 600 pixels
 _TAB20 = plt.get_cmap("tab20").colors
 COLORS = _TAB20[0::2] + _TAB20[1::2]  # ten strong colours first, their light shades after
 PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the records alone
-KINDS = ("pareto", "curves", "ablations")
+KINDS = ("pareto", "params", "curves", "tta", "ablations")
 
 
 def plot_file(key: summary_io.GroupKey, kind: str) -> str:
@@ -55,90 +61,158 @@ def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
 
 def _subtitle(group: summary_io.Group) -> str:
     key = group.key
-    return f"{key.machine} ({', '.join(group.device_names)}) · profile {key.profile} · {key.precision}"
+    return f"{key.machine} · profile {key.profile} · {key.precision}"
 
 
-def _title(ax, group, what):
-    ax.set_title(f"{what}\n{_subtitle(group)}", fontsize=11)
+def _title(fig, group, what):
+    """Title on the figure (not the axes): a long one is never cut off by a legend beside the axes."""
+    fig.suptitle(f"{what}\n{_subtitle(group)}", fontsize=11)
 
 
-def _label_offsets(ax, points: pd.DataFrame) -> list[tuple[int, int]]:
+def accuracy_limits(low: float, high: float, pad: float = 0.03) -> tuple[float, float]:
+    """An accuracy axis around [low, high], never outside what accuracy can be."""
+    return max(0.0, low - pad), min(1.0, high + pad)
+
+
+def _accuracy_axis(ax, points: pd.DataFrame) -> None:
+    if len(points):
+        ax.set_ylim(
+            *accuracy_limits(float((points.acc - points.acc_ci).min()), float((points.acc + points.acc_ci).max()))
+        )
+
+
+def _clipped_ci(points: pd.DataFrame) -> np.ndarray:
+    """The accuracy error bars, each side clipped to [0, 1]: below, above."""
+    below = np.minimum(points.acc_ci, points.acc)
+    above = np.minimum(points.acc_ci, 1.0 - points.acc)
+    return np.vstack([below, above])
+
+
+def _point_text(label: str, p) -> str:
+    return f"{label} (n={int(p.n)})"
+
+
+def _label_offsets(ax, points: pd.DataFrame, x: str) -> list[tuple[int, int]]:
     """Text offsets (points) that keep the names of nearby markers from printing over each other."""
     ax.figure.canvas.draw()  # fixes the data-to-pixel transform
     placed: list[tuple[float, float, float]] = []  # left, baseline, width of each label, in points
     offsets = []
     to_points = 72 / ax.figure.dpi
     for arch, p in points.iterrows():
-        x, y = ax.transData.transform((p.eps, p.acc)) * to_points
-        left, width = x + 8, 6.0 * len(arch)  # about 6 points a character at 9-point type
+        px, py = ax.transData.transform((p[x], p.acc)) * to_points
+        left, width = px + 8, 6.0 * len(_point_text(arch, p))  # about 6 points a character at 9-point type
 
-        def free(dy, left=left, width=width, y=y):
-            return not any(left < pl + pw and pl < left + width and abs(y + dy - pb) < 11 for pl, pb, pw in placed)
+        def free(dy, left=left, width=width, y=py):
+            return not any(left < pl + pw and pl < left + width and abs(y + dy - pb) < 13 for pl, pb, pw in placed)
 
         # above, then below, then further out
-        candidates = (6 + 11 * (k // 2) * (1 if k % 2 == 0 else -1) - (16 if k % 2 else 0) for k in range(40))
+        candidates = (6 + 13 * (k // 2) * (1 if k % 2 == 0 else -1) - (16 if k % 2 else 0) for k in range(40))
         dy = next((c for c in candidates if free(c)), 6)
-        placed.append((left, y + dy, width))
+        placed.append((left, py + dy, width))
         offsets.append((8, dy))
     return offsets
 
 
-def accuracy_vs_throughput(group: summary_io.Group) -> plt.Figure:
+def _scatter(group: summary_io.Group, x: str, xlabel: str, what: str) -> plt.Figure:
+    """Test accuracy against ``x`` (a column of ``_points``), one point per configuration, names beside."""
     points = _points(group.summary)
     fig, ax = plt.subplots(figsize=SIZE_IN, dpi=DPI)
-    sizes = 30 + 400 * np.sqrt(points.params / points.params.max()) if len(points) else []
     for i, (arch, p) in enumerate(points.iterrows()):
         if p.n > 1:
-            ax.errorbar(p.eps, p.acc, xerr=p.eps_std, yerr=p.acc_ci, fmt="none", ecolor="0.4", capsize=3, zorder=2)
-        ax.scatter([p.eps], [p.acc], s=[sizes.iloc[i]], color=COLORS[i % len(COLORS)], alpha=0.8,
-                   edgecolor="black", linewidth=0.6, zorder=3,
-                   label=f"{arch} ({p.params / 1e6:.2f} M params, n={int(p.n)})")  # fmt: skip
+            ci = _clipped_ci(points.loc[[arch]])
+            ax.errorbar(p[x], p.acc, xerr=p.eps_std if x == "eps" else None, yerr=ci, fmt="none", ecolor="0.4",
+                        capsize=3, zorder=2)  # fmt: skip
+        ax.scatter([p[x]], [p.acc], s=60, color=COLORS[i % len(COLORS)], alpha=0.85, edgecolor="black",
+                   linewidth=0.6, zorder=3)  # fmt: skip
+    ax.set_xscale("log")
+    ax.margins(x=0.15)
+    _accuracy_axis(ax, points)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy after the last epoch")
+    ax.grid(True, which="both", alpha=0.3)
+    _title(fig, group, what)
+    fig.tight_layout()  # before the names are placed: it moves the axes
+    for (arch, p), offset in zip(points.iterrows(), _label_offsets(ax, points, x)):
+        leader = {"arrowstyle": "-", "color": "0.5", "linewidth": 0.6} if offset[1] != 6 else None
+        ax.annotate(_point_text(arch, p), (p[x], p.acc), textcoords="offset points", xytext=offset, fontsize=9,
+                    arrowprops=leader)  # fmt: skip
+    return fig, ax, points
+
+
+def accuracy_vs_throughput(group: summary_io.Group) -> plt.Figure:
+    fig, ax, points = _scatter(group, "eps", "training throughput (examples/s, log scale)",
+                               "Accuracy against training throughput (bars: 95% CI of accuracy, std of throughput)")  # fmt: skip
     front = pareto_front(points) if len(points) else points
     if len(front) > 1:
         ax.plot(front.eps, front.acc, "--", color="0.3", linewidth=1, zorder=1, label="Pareto front")
-    ax.set_xscale("log")
-    ax.margins(x=0.12, y=0.12)
-    ax.set_xlabel("training throughput (examples/sec, log scale)")
-    ax.set_ylabel("test accuracy after the last epoch")
-    ax.grid(True, which="both", alpha=0.3)
-    _title(
-        ax,
-        group,
-        "Accuracy against training throughput (marker area ~ parameter count; bars: 95% CI of accuracy, std of "
-        "throughput)",
-    )
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, markerscale=0.6)
-    fig.tight_layout()  # before the names are placed: it moves the axes
-    for (arch, p), offset in zip(points.iterrows(), _label_offsets(ax, points)):
-        leader = {"arrowstyle": "-", "color": "0.5", "linewidth": 0.6} if offset[1] != 6 else None
-        ax.annotate(arch, (p.eps, p.acc), textcoords="offset points", xytext=offset, fontsize=9, arrowprops=leader)
+        ax.legend(fontsize=8, loc="lower left", frameon=False)
     return fig
 
 
+def accuracy_vs_params(group: summary_io.Group) -> plt.Figure:
+    fig, _, _ = _scatter(group, "params", "parameters (log scale)", "Accuracy against parameter count (bars: 95% CI)")
+    return fig
+
+
+def _eval_curve(run_evals, run_epochs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(training seconds, examples seen, test accuracy) of one run: its evaluation log, or its epochs where a record
+    from before the log has none."""
+    if run_evals:
+        return (np.array([e.train_seconds for e in run_evals]), np.array([e.examples for e in run_evals], float),
+                np.array([e.test_acc for e in run_evals]))  # fmt: skip
+    seconds = np.cumsum([e.timed_seconds for e in run_epochs])
+    examples = np.cumsum([e.timed_examples for e in run_epochs]).astype(float)
+    return seconds, examples, np.array([e.test_acc for e in run_epochs])
+
+
 def learning_curves(group: summary_io.Group) -> plt.Figure:
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI)
-    curves = [(s.label, s.learned_epochs) for s in group.summary.itertuples() if s.n_learned]
-    for i, (arch, runs) in enumerate(curves):
-        n = min(len(e) for e in runs)
-        epochs = np.arange(1, n + 1)
-        for ax, field in ((acc_ax, "test_acc"), (loss_ax, "train_loss")):
-            values = np.array([[getattr(e, field) for e in run[:n]] for run in runs], dtype=float)
-            ax.plot(epochs, values.mean(axis=0), marker="o", markersize=3, color=COLORS[i % len(COLORS)],
-                    label=f"{arch} (n={len(runs)})")  # fmt: skip
-            if len(runs) > 1:
-                ax.fill_between(
-                    epochs, values.min(axis=0), values.max(axis=0), color=COLORS[i % len(COLORS)], alpha=0.2
-                )
-    acc_ax.set_ylabel("test accuracy")
-    loss_ax.set_ylabel("training loss (mean over the epoch)")
-    for ax in (acc_ax, loss_ax):
-        ax.set_xlabel("epoch")
+    """Test accuracy against training seconds (left) and training examples seen (right), one line per learned
+    seed, one colour per configuration."""
+    fig, (time_ax, examples_ax) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI, sharey=True)
+    rows = [s for s in group.summary.itertuples() if s.n_learned]
+    for i, s in enumerate(rows):
+        for k, (evals, epochs) in enumerate(zip(s.learned_evals, s.learned_epochs)):
+            seconds, examples, acc = _eval_curve(evals, epochs)
+            style = {"color": COLORS[i % len(COLORS)], "marker": "o", "markersize": 2.5, "linewidth": 1.2}
+            time_ax.plot(seconds, acc, label=f"{s.label} (n={s.n_learned})" if k == 0 else None, **style)
+            examples_ax.plot(examples, acc, **style)
+    time_ax.set_xlabel("training seconds (warm-up included, evaluation excluded)")
+    examples_ax.set_xlabel("training examples seen")
+    time_ax.set_ylabel("test accuracy")
+    time_ax.set_ylim(0.0, 1.0)
+    for ax in (time_ax, examples_ax):
         ax.grid(True, alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(f"Learning curves (mean, band: min-max over seeds)\n{_subtitle(group)}", fontsize=11)
-    handles, labels = acc_ax.get_legend_handles_labels()
+    _title(fig, group, "Learning curves: every evaluation of every learned seed (one line per seed)")
+    handles, labels = time_ax.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(4, max(1, len(labels))), frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(labels) + 3) // 4), 1, 1))
+    return fig
+
+
+def time_to_accuracy(group: summary_io.Group) -> plt.Figure | None:
+    """For each target, the share of a configuration's ok seeds that had reached it by each training second (a
+    step per seed); configurations none of whose seeds reached the first target are left out. None: nothing to draw."""
+    rows = [s for s in group.summary.itertuples() if s.n_ok and any(tta.time_to(e, tta.TARGETS[0]) for e in s.ok_evals)]
+    if not rows:
+        return None
+    targets = [t for t in tta.TARGETS if any(tta.time_to(e, t) for s in rows for e in s.ok_evals)]
+    fig, axes = plt.subplots(1, len(targets), figsize=SIZE_IN, dpi=DPI, sharey=True, squeeze=False)
+    end = max(e[-1].train_seconds for s in rows for e in s.ok_evals if e)
+    for ax, target in zip(axes[0], targets):
+        for i, s in enumerate(rows):
+            times = sorted(t for e in s.ok_evals if (t := tta.time_to(e, target)) is not None)
+            share = np.arange(1, len(times) + 1) / s.n_ok
+            ax.step([0.0, *times, end], [0.0, *share, share[-1] if len(share) else 0.0], where="post",
+                    color=COLORS[i % len(COLORS)], label=f"{s.label} (n={s.n_ok})")  # fmt: skip
+        ax.set_title(f"test accuracy ≥ {target:.2f}", fontsize=10)
+        ax.set_xlabel("training seconds")
+        ax.set_ylim(0.0, 1.05)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("share of seeds that reached it")
+    _title(fig, group, "Time to accuracy")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(4, len(labels)), frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(labels) + 3) // 4), 1, 1))
     return fig
 
 
@@ -162,31 +236,42 @@ def ablation_numbers(group: summary_io.Group) -> pd.DataFrame | None:
 
 
 def nin_ablations(group: summary_io.Group) -> plt.Figure | None:
-    """Left: every seed's test accuracy, nin's (grey circles) above each ablation's (diamonds; blue where Welch's
-    test finds a difference), on an axis that is what accuracy can be, [0, 1], with the difference of the means and
-    its p. Right: the throughput difference with its 95% CI. Only ablations with an accuracy result are drawn."""
-    numbers = ablation_numbers(group)
-    if numbers is None:
+    """Left: every ok seed's test accuracy, nin's (grey circles) beside each ablation's (diamonds; blue where Welch's
+    test finds a difference, crosses for seeds that did not learn), on [0, 1], with the test's result or the reason
+    there is none. Right: the throughput difference with its 95% CI. Every ablation trained beside nin is drawn."""
+    rows = group.ablations
+    if not rows or ablation_numbers(group) is None:
         return None
-    tested = [r for r in group.ablations if r["accuracy"] is not None]
-    fig, axes = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI, sharey=True)
-    y = np.arange(len(tested))
+    fig, axes = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    y = np.arange(len(rows))
     ax = axes[0]
-    for yi, r in zip(y, tested):
-        acc = r["accuracy"]
-        ax.scatter(sorted(r["nin"].accs), [yi - 0.15] * len(r["nin"].accs), color="0.55", marker="o", s=28,
-                   label="nin" if yi == 0 else None)  # fmt: skip
-        ax.scatter(sorted(r["ablation"].accs), [yi + 0.15] * len(r["ablation"].accs), marker="D", s=28,
-                   color="tab:blue" if acc.significant else "0.2", label="ablation" if yi == 0 else None)  # fmt: skip
-        ax.annotate(f"{acc.difference * 100:+.1f} pp, p = {acc.p_value:.3f}", (0.02, yi + 0.38), fontsize=8,
-                    xycoords=("axes fraction", "data"))  # fmt: skip
+    for yi, r in zip(y, rows):
+        acc, base, arm = r["accuracy"], r["nin"], r["ablation"]
+        for accs, dy, marker, color, name in (
+            (base.ok_accs, -0.15, "o", "0.55", "nin"),
+            (arm.ok_accs, 0.15, "D", "tab:blue" if acc is not None and acc.significant else "0.2", "ablation"),
+        ):  # fmt: skip
+            learned = [a for a in accs if a > stats.LEARNED_ABOVE]
+            stuck = [a for a in accs if a <= stats.LEARNED_ABOVE]
+            ax.scatter(learned, [yi + dy] * len(learned), marker=marker, s=28, color=color,
+                       label=name if yi == 0 else None)  # fmt: skip
+            ax.scatter(stuck, [yi + dy] * len(stuck), marker="x", s=32, color="tab:red",
+                       label="did not learn" if yi == 0 and name == "nin" else None)  # fmt: skip
+        text = (
+            f"{acc.difference * 100:+.1f} pp, p = {acc.p_value:.3f}" if acc is not None else f"no test: {r['reason']}"
+        )
+        ax.annotate(text, (0.02, yi + 0.42), fontsize=8, xycoords=("axes fraction", "data"))
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel("test accuracy, one point per seed")
     ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    handles, labels = ax.get_legend_handles_labels()
     ax = axes[1]
-    value, low, high = (numbers[f"speed_{k}"].to_numpy(dtype=float) for k in ("pct", "low", "high"))
-    significant = numbers["speed_significant"].to_numpy()
+    speeds = [r["throughput"] for r in rows]
+    base_eps = [r["nin"].train_eps for r in rows]
+    value = np.array([d.difference * 100 / b if d else np.nan for d, b in zip(speeds, base_eps)])
+    low = np.array([d.low * 100 / b if d else np.nan for d, b in zip(speeds, base_eps)])
+    high = np.array([d.high * 100 / b if d else np.nan for d, b in zip(speeds, base_eps)])
+    significant = [bool(d and d.significant) for d in speeds]
     ax.barh(y, np.nan_to_num(value), color=["tab:blue" if sig else "0.6" for sig in significant], alpha=0.8)
     ax.errorbar(value, y, xerr=[value - low, high - value], fmt="none", ecolor="black", capsize=4)
     ax.axvline(0, color="black", linewidth=0.8)
@@ -197,14 +282,16 @@ def nin_ablations(group: summary_io.Group) -> plt.Figure | None:
     ax.set_xlabel("training throughput − nin's (%), 95% CI")
     ax.grid(True, axis="x", alpha=0.3)
     ax.margins(x=0.25)
-    axes[0].set_yticks(y, [r["ablation"].label for r in tested])
-    axes[0].invert_yaxis()
-    fig.suptitle(f"NiN ablations against nin (blue: significant, Welch p < 0.05)\n{_subtitle(group)}", fontsize=11)
-    fig.tight_layout()
+    axes[0].set_yticks(y, [r["ablation"].label for r in rows])
+    axes[0].set_ylim(len(rows) - 0.4, -0.6)  # first ablation on top, room for each row's note
+    _title(fig, group, "NiN ablations against nin (blue: significant, Welch p < 0.05)")
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
-RENDERERS = {"pareto": accuracy_vs_throughput, "curves": learning_curves, "ablations": nin_ablations}
+RENDERERS = {"pareto": accuracy_vs_throughput, "params": accuracy_vs_params, "curves": learning_curves,
+             "tta": time_to_accuracy, "ablations": nin_ablations}  # fmt: skip
 
 
 def render_group(group: summary_io.Group, out_dir: Path) -> dict[str, Path]:

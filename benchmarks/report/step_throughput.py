@@ -25,9 +25,10 @@ def _load(path: Path) -> dict | None:
     return data
 
 
-def latest_per_device(folder: Path, warn=None) -> dict[str, dict]:
+def latest_per_device(folder: Path, warn=None, aliases: dict[str, str] | None = None) -> dict[str, dict]:
     """machine -> the newest saved run with throughput results (by its ``datetime``, then file name). The machine
-    is the slug the suite saves in ``machine_info``; runs saved before it existed are keyed by their device name."""
+    is the slug the suite saves in ``machine_info``; runs saved before it existed are keyed by their device name,
+    or by the machine ``aliases`` (device name -> machine) ties that name to."""
     newest: dict[str, tuple[str, str, dict]] = {}
     for path in sorted(Path(folder).rglob("*.json")):
         data = _load(path)
@@ -39,7 +40,9 @@ def latest_per_device(folder: Path, warn=None) -> dict[str, dict]:
         if not kinds & {"train_step", "inference"}:
             continue
         info = data.get("machine_info", {})
-        device = info.get("cnn_bench_machine") or info.get("device_name", "?")
+        device = info.get("cnn_bench_machine") or (aliases or {}).get(
+            info.get("device_name", "?"), info.get("device_name", "?")
+        )
         stamp = (str(data.get("datetime", "")), path.name)
         if device not in newest or stamp > newest[device][:2]:
             newest[device] = (*stamp, data)

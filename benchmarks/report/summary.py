@@ -52,6 +52,7 @@ class Group:
     key: GroupKey
     device_names: tuple[str, ...]  # the human-readable names its records give (one, unless the name format changed)
     torch_versions: tuple[str, ...]
+    aliases: tuple[str, ...]  # schema-1 machine names shown under this machine (``one_name_per_machine``)
     runs: pd.DataFrame  # one row per record
     summary: pd.DataFrame  # one row per (architecture, configuration, batch used)
     ablations: list[dict]  # one per ablation trained beside nin under the same configuration: a result or a reason
@@ -74,14 +75,49 @@ class Group:
         return self.accuracy_is_result and (bool(said.all()) if len(said) else True)
 
     @property
+    def on_gpu(self) -> bool:
+        return bool(self.runs.device.astype(str).str.startswith("cuda").all())
+
+    @property
     def evidence(self) -> tuple:
         """Sort key, strongest first: accuracy that is a result, then the most learned seeds per row."""
         best = int(self.summary.n_learned.max()) if len(self.summary) else 0
         return (not self.accuracy_is_result, -best, self.key)
 
 
-def group_key(record: RunRecord) -> GroupKey:
-    return GroupKey(record.machine, record.config.profile, record.config.precision, record.data.source)
+def group_key(record: RunRecord, aliases: dict[str, str] | None = None) -> GroupKey:
+    machine = (aliases or {}).get(record.machine, record.machine)
+    return GroupKey(machine, record.config.profile, record.config.precision, record.data.source)
+
+
+LEGACY = "legacy-"  # records.upgrade_v1's machine prefix: schema 1 did not record the processor's ISA
+
+
+def _run_identity(r: RunRecord) -> tuple:
+    """What two copies of one run share bit for bit: the entry, its seed and budget, and every epoch's numbers."""
+    c = r.config
+    return (r.arch, c.profile, c.precision, c.seed, tuple((e.train_loss, e.test_acc) for e in r.epochs))
+
+
+def one_name_per_machine(records: list[RunRecord]) -> tuple[list[RunRecord], dict[str, str]]:
+    """Each run once, each machine under one name.
+
+    A schema-1 record (machine ``legacy-...``) that is bit for bit a run a fingerprinted machine also recorded (same
+    entry, seed, budget and every epoch's loss and accuracy) is that run's copy: it is dropped, and its legacy
+    machine is shown under the fingerprinted name (the alias), where every such copy points to one machine.
+    Returns the records kept and the aliases (legacy name -> machine)."""
+    fingerprinted = {_run_identity(r): r.machine for r in records if not r.machine.startswith(LEGACY) and r.epochs}
+    links: dict[str, set[str]] = {}
+    kept = []
+    for r in records:
+        twin = fingerprinted.get(_run_identity(r)) if r.machine.startswith(LEGACY) and r.epochs else None
+        if twin is None:
+            kept.append(r)
+        else:
+            links.setdefault(r.machine, set()).add(twin)
+    aliases = {legacy: next(iter(twins)) for legacy, twins in links.items() if len(twins) == 1}
+    dropped_unaliased = {legacy for legacy, twins in links.items() if len(twins) > 1}
+    return kept, {**aliases, **{m: m for m in dropped_unaliased}}
 
 
 def _last_epochs_mean(epochs) -> float | None:
@@ -96,8 +132,10 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
     for r in records:
         c, final, ref = r.config, r.final, r.reference
         rows.append({
-            "arch": r.arch, "run_id": r.run_id, "seed": c.seed, "status": r.status,
+            "arch": r.arch, "run_id": r.run_id, "seed": c.seed, "status": r.status, "device": c.device, "recorded_machine": r.machine,
+            "commit": (r.env.get("git") or {}).get("commit") or "",
             "diverged_epoch": r.diverged_epoch, "tags": tuple(r.tags), "epochs_log": r.epochs,
+            "evals_log": r.evals,
             "device_name": r.env.get("device_name", "?"), "torch": r.env.get("torch", "?"),
             "batch_used": r.batch_size_used or c.batch_size, "oom_retried": bool(r.batch_size_used),
             **{k: getattr(c, k) for k in SAME_CONFIG},
@@ -151,24 +189,26 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     retry said where there was one.
     """
     rows = []
+    configs_per_arch = df.groupby("arch").run_id.nunique()
     df = df.assign(name=[
-        (a if r == "d2l" else f"{a} ({r} recipe)") + (f" (ddp x{n})" if n > 1 else "")
+        a if configs_per_arch[a] == 1 else (a if r == "d2l" else f"{a} ({r})") + (f" (ddp x{n})" if n > 1 else "")
         for a, r, n in zip(df.arch, df.recipe_name, df.world_size)
     ])  # fmt: skip
     configs_per_name = df.groupby("name").run_id.nunique()
     for (arch, run_id, batch_used), g in df.groupby(["arch", "run_id", "batch_used"], sort=True):
         ok, first = g[g.status == "ok"], g.iloc[0]
         good = ok[ok.learned]
-        label = first["name"] if configs_per_name[first["name"]] == 1 else f"{first['name']} [{run_id[:6]}]"
+        # the configuration id is the one its records' file names carry (``RunConfig.file_name``)
+        label = first["name"] if configs_per_name[first["name"]] == 1 else f"{first['name']} [{run_id}]"
         if first.oom_retried:
-            label += f" (OOM retry: batch {int(batch_used)}, lr not scaled)"
+            label += f" (OOM retry: batch {int(batch_used)})"
         accs = list(good.test_acc)
         last = [v for v in good.last_acc if v is not None and pd.notna(v)]
         rows.append({
             "arch": arch, "run_id": run_id, "first": first, "label": label,
             "n_ok": len(ok), "n_learned": len(good), "failures": failures_text(g),
             "failed_runs": failures_text(g, count_stuck=False),
-            "accs": accs, "acc": stats.mean_ci(accs), "last_acc": stats.mean_ci(last),
+            "accs": accs, "ok_accs": sorted(ok.test_acc), "acc": stats.mean_ci(accs), "last_acc": stats.mean_ci(last),
             "test_acc": sum(accs) / len(accs) if accs else None,
             "train_acc": good.train_acc.mean() if len(good) else None,
             "eps_values": list(ok.train_eps.dropna()),
@@ -177,6 +217,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "train_seconds": ok.train_seconds.mean() if len(ok) else None,
             "peak_mib": ok.peak_mib.max() if len(ok) else None,
             "ok_epochs": list(ok.epochs_log), "learned_epochs": list(good.epochs_log),
+            "learned_evals": list(good.evals_log), "ok_evals": list(ok.evals_log),
             "in_range": _in_range(accs, first.reference),
             "design_note": next((n for n in g.design_note if n), ""),
             "class_map_side": next((int(v) for v in g.class_map_side if pd.notna(v)), None),
@@ -184,6 +225,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             if len(ok) and any(ok.tta) else {},
             "vs_exact": None,
             "rank0_eps": ok.rank0_eps.mean() if len(ok) and ok.rank0_eps.notna().any() else None,
+            "commits": tuple(sorted({c for c in g.commit if c})),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -254,17 +296,55 @@ def _set_vs_exact(summaries: dict[GroupKey, pd.DataFrame]) -> None:
 
 def groups(records: list[RunRecord]) -> list[Group]:
     """Every group of the records, each summarised once, the strongest evidence first."""
+    records, aliases = one_name_per_machine(records)
     by_key: dict[GroupKey, list[RunRecord]] = {}
     for r in records:
-        by_key.setdefault(group_key(r), []).append(r)
+        by_key.setdefault(group_key(r, aliases), []).append(r)
     frames, summaries = {}, {}
     for key, members in by_key.items():
         frames[key] = frame(sorted(members, key=lambda r: (r.arch, r.run_id, r.config.seed)))
         summaries[key] = summarize(frames[key])
     _set_vs_exact(summaries)
     out = [
-        Group(key, tuple(sorted(set(frames[key].device_name))), tuple(sorted(set(frames[key].torch))), frames[key],
-              summaries[key], ablation_results(summaries[key]))
+        Group(key, tuple(sorted(set(frames[key].device_name))), tuple(sorted(set(frames[key].torch))),
+              tuple(sorted(legacy for legacy, m in aliases.items() if m == key.machine and legacy != m and
+                           any(r.machine == legacy for r in by_key[key]))),
+              frames[key], summaries[key], ablation_results(summaries[key]))
         for key in by_key
     ]  # fmt: skip
     return sorted(out, key=lambda g: g.evidence)
+
+
+def device_aliases(groups: list[Group]) -> dict[str, str]:
+    """Device name -> machine, for the names schema-1 records (and the benchmark files saved beside them, keyed by
+    device name) give a machine that ``one_name_per_machine`` tied to a fingerprinted one."""
+    out = {}
+    for g in groups:
+        legacy = g.runs[g.runs.recorded_machine.isin(g.aliases)]
+        out.update({name: g.key.machine for name in sorted(set(legacy.device_name))})
+    return out
+
+
+DEFAULT_PROFILE = {True: "full", False: "cpu"}  # the profile `nox -s bench` runs on a GPU / on a CPU
+
+
+def headline(groups: list[Group]) -> tuple[Group, list] | None:
+    """The strongest evidence for the README's one table: a group whose accuracy is a result, a GPU's before a CPU's,
+    the default profile of its device before another, then the most entries with a learned seed, then the most
+    learned seeds; in it one row per architecture (its configuration with the most learned seeds), by accuracy,
+    best first. None when no group's accuracy is a result."""
+    candidates = [g for g in groups if g.accuracy_is_result and (g.summary.n_learned > 0).any()]
+    if not candidates:
+        return None
+
+    def strength(g: Group) -> tuple:
+        learned = g.summary[g.summary.n_learned > 0]
+        return (not g.on_gpu, g.key.profile != DEFAULT_PROFILE[g.on_gpu], -learned.arch.nunique(),
+                -int(learned.n_learned.min()), g.key)  # fmt: skip
+
+    best = min(candidates, key=strength)
+    rows = {}
+    for s in best.summary.itertuples():
+        if s.n_learned and (s.arch not in rows or (s.n_learned, s.n_ok) > (rows[s.arch].n_learned, rows[s.arch].n_ok)):
+            rows[s.arch] = s
+    return best, sorted(rows.values(), key=lambda s: (-s.test_acc, s.arch))

@@ -1,0 +1,134 @@
+"""What a reader sees: the README's headline table first, rows that fit, plots that are linked, the summary as CSV
+and JSON with the tables' numbers."""
+
+import csv
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+from benchmarks import cli, records
+from benchmarks.report import leaderboard, summary
+from tests.records_by_hand import ablation_set, make_record, standard_set, write
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_readme_shows_the_headline_table_in_its_first_60_lines():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    first_row = next(i for i, line in enumerate(lines) if line.startswith("| architecture"))
+    assert first_row < 60
+    header = [c.strip() for c in lines[first_row].split("|")[1:-1]]
+    assert len(header) <= 10 and "test acc (95% CI, n)" in header and "time to 0.85" in header
+
+
+def test_no_table_row_is_wider_than_200_characters():
+    for name in ("README.md", "results/LEADERBOARD.md"):
+        wide = [line for line in (ROOT / name).read_text().splitlines() if line.startswith("|") and len(line) > 200]
+        assert not wide, (name, wide[:1])
+
+
+def test_every_plot_is_linked_and_every_link_resolves():
+    links = set()
+    for name in ("README.md", "results/LEADERBOARD.md"):
+        path = ROOT / name
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", path.read_text()):
+            assert (path.parent / target).is_file(), (name, target)
+            links.add((path.parent / target).resolve())
+    pictures = {p.resolve() for p in (ROOT / "results" / "plots").glob("*.png")}
+    assert pictures and pictures == links
+
+
+def test_one_machine_has_one_name_and_each_run_is_shown_once(tmp_path):
+    """A schema-1 copy of a fingerprinted machine's run is that run: shown once, its machine under the new name."""
+    config, record = make_record("lenet", 0, 0.80, 80_000.0, machine="cpu-x")
+    write(tmp_path, config, record)
+    legacy = dataclasses.replace(config, machine="legacy-cpu-x-2t")
+    write(tmp_path, legacy, dataclasses.replace(record, config=legacy))
+    other = dataclasses.replace(legacy, seed=1)  # a legacy run with no copy: kept, under the machine's name
+    write(tmp_path, other, dataclasses.replace(record, config=other, epochs=record.epochs[:1]))
+    (group,) = summary.groups(records.read_records(tmp_path))
+    assert group.key.machine == "cpu-x" and group.aliases == ("legacy-cpu-x-2t",) and len(group.runs) == 2
+
+
+def test_the_headline_prefers_a_gpu_and_gives_one_row_per_architecture(tmp_path):
+    standard_set(tmp_path)  # on test-gpu
+    for seed in range(3):  # a CPU group with more seeds: still second to the GPU's
+        for arch in ("lenet", "nin", "nin-no-1x1", "alexnet"):
+            config, record = make_record(arch, seed, 0.7, 1_000.0, machine="cpu-y", profile="cpu")
+            config = dataclasses.replace(config, device="cpu")
+            write(tmp_path, config, dataclasses.replace(record, config=config))
+    groups = summary.groups(records.read_records(tmp_path))
+    group, rows = summary.headline(groups)
+    assert group.key.machine == "test-gpu"
+    assert [s.arch for s in rows] == ["nin", "nin-no-1x1", "lenet"]  # by accuracy: 0.870, 0.860, 0.810
+    block = leaderboard.readme_block(groups)
+    assert "On **test-gpu**" in block and block.count("\n| ") == 4  # the header, the rule and... 3 rows in all
+    nin = next(line for line in block.splitlines() if line.startswith("| nin "))
+    assert "0.870 ± 0.127 (n=2) ¹" in nin and "- ¹ not counted: 1 diverged (epoch 2)" in block
+
+
+def export(tmp_path, capsys, fmt):
+    assert cli.main(["leaderboard", "--runs", str(tmp_path), "--format", fmt]) == 0
+    return capsys.readouterr().out
+
+
+def test_csv_has_one_row_per_configuration_and_the_tables_numbers(tmp_path, capsys):
+    ablation_set(tmp_path)
+    for seed in range(2):
+        write(tmp_path, *make_record("lenet", seed, 0.80, 80_000.0, profile="smoke"))
+    out = export(tmp_path, capsys, "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    groups = summary.groups(records.read_records(tmp_path))
+    assert len(rows) == sum(len(g.summary) for g in groups) == 4
+    md = leaderboard.render(groups)
+    for r in rows:
+        if r["profile"] == "smoke":
+            assert r["test_acc_mean"] == ""  # a check: no accuracy, as in the tables
+            continue
+        table_row = next(line for line in md.split("## Every machine")[1].splitlines()
+                         if line.startswith(f"| {r['architecture']} ") and " px |" in line)  # fmt: skip
+        assert f"{float(r['test_acc_mean']):.3f} ± {float(r['test_acc_ci95']):.3f} (n={r['n_learned']})" in table_row
+        cost_row = [line for line in md.split("Cost:")[1].splitlines() if line.startswith(f"| {r['architecture']} ")][0]
+        assert f"{float(r['train_examples_per_sec']):,.0f}" in cost_row and f"{int(r['params']):,}" in cost_row
+        assert r["machine"] == "test-gpu" and r["config_id"] in {
+            p.name.split("__")[3] for p in tmp_path.rglob("*.json")
+        }
+
+
+def test_json_is_the_same_rows(tmp_path, capsys):
+    ablation_set(tmp_path)
+    as_csv = list(csv.DictReader(io.StringIO(export(tmp_path, capsys, "csv"))))
+    as_json = json.loads(export(tmp_path, capsys, "json"))
+    assert [r["config_id"] for r in as_json] == [r["config_id"] for r in as_csv]
+    assert [r["test_acc_mean"] for r in as_json] == [float(r["test_acc_mean"]) for r in as_csv]
+
+
+def test_export_writes_no_file(tmp_path, capsys, monkeypatch):
+    standard_set(tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    export(tmp_path / "runs", capsys, "csv")
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_every_committed_record_carries_its_configurations_id_in_its_name():
+    """One id per configuration: the file name's is the one the leaderboard shows (``upgrade_records`` renames)."""
+    runs = ROOT / "results" / "runs"
+    found = sorted(runs.rglob("*.json"))
+    assert found
+    for path in found:
+        record, problem = records.read_record(path)
+        assert problem is None and str(path.relative_to(runs)) == record.config.file_name()
+
+
+def test_upgrade_records_gives_a_record_its_name_of_today(tmp_path):
+    from benchmarks import upgrade_records
+
+    config, record = make_record("lenet", 0, 0.8, 1000.0)
+    old = tmp_path / config.machine / "lenet__full__bf16__0123456789__seed0.json"  # an id from an older version
+    records.write_record(old, record)
+    assert upgrade_records.upgrade(tmp_path) == 1
+    assert not old.exists() and (tmp_path / config.file_name()).read_text() == records.to_json(record)
+    assert upgrade_records.upgrade(tmp_path) == 0  # once
