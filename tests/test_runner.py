@@ -309,3 +309,42 @@ def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
                                                              "--seeds", "4", "--epochs", "2"])))  # fmt: skip
     (config,) = named.configs
     assert (config.recipe.name, config.seed, config.epochs, config.train_subset) == ("d2l", 4, 2, None)
+
+
+def test_the_plan_prints_each_runs_estimate_and_the_total_and_the_suite_ends_with_a_summary(tmp_path, capsys):
+    assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0") == 0
+    (first,) = saved(tmp_path)
+    record = loaded(first)
+    records.write_record(first, dataclasses.replace(record, final=dataclasses.replace(record.final, wall_seconds=200.0)),
+                         replace=True)  # fmt: skip
+    capsys.readouterr()
+    assert run_cli(tmp_path, "--arch", "lenet", "nin", "--seeds", "0", "1", "--max-minutes", "1") == 0
+    out = capsys.readouterr().out
+    # lenet's configuration took 200 s by its record: each seed's estimate; nin has no record of its FLOPs
+    assert out.count("lenet seed 0: fast recipe") == 1 and "about 3.3 min" in out
+    assert "nin seed 0: fast recipe" in out and "no estimate" in out
+    assert "estimated total: about 6.7 min by this machine's records, and 2 run(s) with no estimate" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("suite done in ") and "1 skipped" in last and "3 not started" in last
+    assert f"records in {tmp_path / 'runs'}" in last and f"leaderboard --runs {tmp_path / 'runs'}" in last
+
+
+def test_the_budget_needs_no_model_code(monkeypatch):
+    """The estimate takes a run's FLOPs from a record of the same entry and input size, never from its network."""
+    import archs
+    from benchmarks.run import budget
+    from tests.records_by_hand import make_record
+
+    monkeypatch.setattr(archs, "get_model", lambda *a, **k: pytest.fail("the parent built a model"))
+    _, done = make_record("nin", 0, 0.8, 100.0)
+    assert budget.estimate_seconds(make_config("nin", 0, epochs=4, lr=0.05), [done]) == pytest.approx(200.0, rel=0.01)
+    assert budget.estimate_seconds(make_config("nin", 0, epochs=4, resolution=96), [done]) is None  # no FLOPs known
+
+
+def test_long_epochs_print_their_in_epoch_evaluations(tmp_path, capsys):
+    assert run_cli(tmp_path, "--arch", "lenet", "--train-subset", "2048", "--batch-size", "64",
+                   "--recipe-set", "evals_per_epoch=4") == 0  # fmt: skip
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.strip().startswith("epoch 0.")]
+    assert [line.split(":")[0].strip() for line in lines] == ["epoch 0.25", "epoch 0.50", "epoch 0.75"]
+    assert "after 512 examples" in lines[0]

@@ -4,29 +4,26 @@ then resumes where it stopped.
 
 The estimate of a run is, in order: the median wall time of finished seeds of the same configuration on this
 machine; else the rate this machine reached on other configurations, in seconds per forward FLOP per example per
-epoch (the median over its finished runs), times this run's FLOPs, examples and epochs; else none, and the run is
-started (nothing says it cannot finish).
+epoch (the median over its finished runs), times this run's FLOPs (as a record of the same entry at the same input
+size gives them: the suite's process runs no model code), examples and epochs; else none, and the run is started
+(nothing says it cannot finish). The same estimates are what the plan prints, per run and in total.
 """
 
 from __future__ import annotations
 
 import statistics
 
-import torch
-
-import archs
-from benchmarks.measure.model_stats import forward_flops
 from benchmarks.records import RunRecord
 from benchmarks.run.config import RunConfig
 
 DEFAULT_TRAIN, DEFAULT_TEST = 60_000, 10_000
 
 
-def planned_flops(config: RunConfig) -> int:
-    """Forward FLOPs of one example, counted on the meta device (no memory, no arithmetic)."""
-    with torch.device("meta"):
-        model = archs.get_model(config.arch)
-    return forward_flops(model, config.resolution)
+def planned_flops(config: RunConfig, known: list[RunRecord]) -> int | None:
+    """Forward FLOPs of one example, as a record of the same entry at the same input size counted them (any
+    machine's: FLOPs do not depend on it); None where no record has them."""
+    return next((r.flops for r in known if r.arch == config.arch and r.config.resolution == config.resolution
+                 and r.flops), None)  # fmt: skip
 
 
 def _work(flops: float, train: int, test: int, epochs: int) -> float:
@@ -35,6 +32,7 @@ def _work(flops: float, train: int, test: int, epochs: int) -> float:
 
 
 def estimate_seconds(config: RunConfig, finished: list[RunRecord]) -> float | None:
+    """The run's wall seconds by ``finished`` (records of any machine; this machine's give the rates)."""
     mine = [r for r in finished if r.machine == config.machine and r.final is not None]
     same = [r.final.wall_seconds for r in mine if r.run_id == config.run_id()]
     if same:
@@ -43,8 +41,9 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord]) -> float | No
         r.final.wall_seconds / _work(r.flops, r.data.train_examples, r.data.test_examples, r.config.epochs)
         for r in mine if r.flops and r.config.data == config.data
     ]  # fmt: skip
-    if not rates:
+    flops = planned_flops(config, finished)
+    if not rates or not flops:
         return None
     train = config.train_subset or DEFAULT_TRAIN
     test = config.test_subset or DEFAULT_TEST
-    return statistics.median(rates) * _work(planned_flops(config), train, test, config.epochs)
+    return statistics.median(rates) * _work(flops, train, test, config.epochs)

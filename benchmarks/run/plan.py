@@ -155,7 +155,16 @@ def describe_compute(fast: ComputePath) -> str:
     return ", ".join(parts)
 
 
-def describe_plan(p: Plan, args: RunOptions) -> str:
+def _seconds(value: float | None) -> str:
+    return (
+        "no estimate" if value is None else f"about {value / 60:,.1f} min" if value >= 90 else f"about {value:,.0f} s"
+    )
+
+
+def describe_plan(p: Plan, args: RunOptions, estimates: list[float | None] | None = None) -> str:
+    """What the suite will do, a line per run with its estimated wall time (``budget.estimate_seconds``) and the
+    total, where the records give one."""
+    estimates = estimates or [None] * len(p.configs)
     profile = PROFILES[p.configs[0].profile]
     lines = [
         f"machine {p.machine}: {machine.device_name(p.device)} (device {p.device})",
@@ -166,12 +175,17 @@ def describe_plan(p: Plan, args: RunOptions) -> str:
         lines[-1] += f" [default for this device; --profile {'|'.join(sorted(PROFILES))} to choose]"
     if profile.budget_rule:
         lines.append(f"budget rule: {profile.budget_rule}")
-    for c in p.configs:
+    for c, estimate in zip(p.configs, estimates):
         lines.append(
             f"  {c.arch} seed {c.seed}: {c.recipe.name} recipe, {c.epochs} epochs, batch {c.batch_size}, "
             f"{c.optimizer} lr {c.lr:g}, "
             f"{c.resolution} px, train {c.train_subset or 'all'}, test {c.test_subset or 'all'}, "
             f"{'as the defaults' if c.fast == p.defaults else describe_compute(c.fast)}"
-            f"{', synthetic data' if c.data == 'synthetic' else ''}"
+            f"{', synthetic data' if c.data == 'synthetic' else ''}; {_seconds(estimate)}"
         )
+    known = [e for e in estimates if e is not None]
+    if known:
+        unknown = len(estimates) - len(known)
+        lines.append(f"estimated total: {_seconds(sum(known))} by this machine's records"
+                     + (f", and {unknown} run(s) with no estimate" if unknown else ""))  # fmt: skip
     return "\n".join(lines)

@@ -111,9 +111,10 @@ def resolve(
         return default if value is None else value
 
     chosen = recipes.named(overrides.get("recipe") or profile.recipe, entry.recipe)
-    parts = recipes.with_parts(chosen.parts, overrides.get("recipe_parts") or [])
-    if profile.evals_per_epoch is not None:
+    parts = chosen.parts
+    if profile.evals_per_epoch is not None:  # the profile's, unless --recipe-set says otherwise
         parts = replace(parts, evals_per_epoch=profile.evals_per_epoch)
+    parts = recipes.with_parts(parts, overrides.get("recipe_parts") or [])
 
     budget = profile.budget(entry.name) or Budget(profile.epochs or chosen.epochs or entry.recipe.epochs,
                                                   profile.train_subset)  # fmt: skip

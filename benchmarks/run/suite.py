@@ -59,7 +59,9 @@ def run_suite(args: RunOptions) -> int:
     )  # isolated: each child moves its own copy
     distributed.init(w, p.device)
     say = print if w.rank == 0 else (lambda *a, **k: None)
-    say(describe_plan(p, args), flush=True)
+    finished = records.read_records(out)  # every machine's: FLOPs for the estimates; this machine's: the rates
+    estimates = [budget.estimate_seconds(c, finished) for c in p.configs]
+    say(describe_plan(p, args, estimates), flush=True)
     if isolate:
         say("each run in a process of its own" + (f", stopped after {args.run_timeout:g} s" if args.run_timeout
                                                   else ", no time limit"), flush=True)  # fmt: skip
@@ -68,23 +70,35 @@ def run_suite(args: RunOptions) -> int:
                                    "the runs dealt out, run i to rank i % world size"), flush=True)  # fmt: skip
     numbered = list(enumerate(p.configs, 1))
     mine = numbered if args.ddp else distributed.shard(numbered, w)
-    finished = records.read_records(out / p.machine) if args.max_minutes else []
-    failed = []
+    outcomes = []  # (run, status): "ok", a failure's status, "skipped" (done already) or "not started"
     try:
-        for i, config in mine:
+        for n, (i, config) in enumerate(mine):
             status = run_planned(i, config, p, out, dataset, args, isolate, w, started, finished)
             if status == "stop":
+                outcomes += [(f"{c.arch} seed {c.seed}", "not started") for _, c in mine[n:]]
                 break
-            if status not in (None, "ok"):
-                failed.append(f"{config.arch} seed {config.seed}: {status}")
-        everyone = distributed.gather(failed, w)  # every rank done: then the summary, once
+            outcomes.append((f"{config.arch} seed {config.seed}", status or "skipped"))
+        everyone = distributed.gather(outcomes, w)  # every rank done: then the summary, once
     finally:
         distributed.finish()
-    failed = [f for rank_failed in everyone for f in rank_failed]
+    outcomes = [o for rank_outcomes in everyone for o in rank_outcomes]
+    say(summary_line(outcomes, time.monotonic() - started, out / p.machine, args.out))
+    failed = [f"{run}: {status}" for run, status in outcomes if status not in ("ok", "skipped", "not started")]
     if failed:
         say(f"{len(failed)} run(s) failed: " + "; ".join(failed))
         return 1
     return 0
+
+
+def summary_line(outcomes: list[tuple[str, str]], seconds: float, folder: Path, runs: str = "results/runs") -> str:
+    """The suite's last word: how many runs ended how, how long it took, where the records are, what comes next."""
+    counts: dict[str, int] = {}
+    for _, status in outcomes:
+        counts[status] = counts.get(status, 0) + 1
+    ended = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0])))
+    return (f"suite done in {seconds / 60:,.1f} min: {ended or 'nothing run'}; records in {folder}; "
+            f"`python -m benchmarks leaderboard{'' if runs == 'results/runs' else f' --runs {runs}'}` builds the "
+            "leaderboard from them")  # fmt: skip
 
 
 def run_planned(i: int, config: RunConfig, p: Plan, out: Path, dataset: Dataset, args: RunOptions, isolate: bool,

@@ -295,6 +295,9 @@ def train(
                 eval_seconds += seconds
                 done = int(distributed.all_sum([seen], device)[0]) if settings.ddp else seen
                 evals.append(EvalPoint(epoch - 1 + i / batches, examples + done, clock + train_seconds, test_acc))
+                if i < batches:  # inside the epoch, with the clock stopped: a long epoch is not minutes of silence
+                    log(f"    epoch {evals[-1].epoch:.2f}: test acc {test_acc:.3f} after {examples + done:,} examples, "
+                        f"{clock + train_seconds:,.1f} s of training")  # fmt: skip
                 start = time.perf_counter()
         local_seen, local_seconds = seen, train_seconds
         loss_total, right = loss_sum.item(), correct.item()
