@@ -18,7 +18,7 @@ import difflib
 import fnmatch
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -62,12 +62,34 @@ class ModelEntry:
     name: str
     builder: Callable[..., nn.Module]
     description: str
-    input_size: int  # the side, in pixels, the architecture was designed for
-    min_input_size: int  # the smallest side the network accepts
+    input_size: int | None  # the side, in pixels, the architecture was designed for (None: not yet discovered)
+    min_input_size: int | None  # the smallest side the network accepts (None: not yet discovered)
     recipe: Recipe
     published: Published | None = None
     tags: tuple[str, ...] = field(default=())
     max_input_size: int | None = None  # None: any side from the minimum up
+    sizes_given: tuple[bool, bool, bool] = (True, True, True)  # which of the three sizes register_model was given
+
+    @property
+    def sized(self) -> bool:
+        """Whether the sizes are known (given, or discovered): else ``with_sizes`` runs the network to find them."""
+        return self.input_size is not None and self.min_input_size is not None
+
+    @property
+    def user_code(self) -> bool:
+        """Whether the builder is a user's (``--import``), not one of this package's."""
+        return not self.builder.__module__.startswith("archs")
+
+    def with_sizes(self, found: tuple[int, int, int | None] | None = None) -> ModelEntry:
+        """This entry with its sizes: those given, the rest ``found`` (or discovered here, on the meta device)."""
+        if self.sized and found is None:
+            return self
+        found = found or discover_input_sizes(self.builder)
+        given_size, given_min, given_max = self.sizes_given
+        size = self.input_size if given_size else found[0]
+        low = self.min_input_size if given_min else found[1]
+        high = self.max_input_size if (given_size or given_max) else found[2]
+        return replace(self, input_size=size, min_input_size=low, max_input_size=high)
 
     def build(self, **overrides) -> nn.Module:
         return self.builder(**overrides)
@@ -147,16 +169,14 @@ def register_model(
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _ENTRIES:
             raise ValueError(f"model {name!r} is registered already (by {_ENTRIES[name].builder.__module__})")
-        size, low, high = input_size, min_input_size, max_input_size
-        if size is None or low is None:
-            found = discover_input_sizes(builder)
-            size = found[0] if size is None else size
-            low = found[1] if low is None else low
-            high = found[2] if input_size is None and max_input_size is None else high
+        # sizes not given are discovered when first needed (``get_entry``), not here: importing a module of
+        # models runs none of their code, and a suite sizes a user's entry in a process of its own
         text = description if description is not None else (inspect.getdoc(builder) or "").split("\n")[0]
+        given = (input_size is not None, min_input_size is not None, max_input_size is not None)
         _ENTRIES[name] = ModelEntry(
-            name, builder, text, size, low, recipe or DEFAULT_RECIPE, published, tuple(tags), high
-        )
+            name, builder, text, input_size, min_input_size, recipe or DEFAULT_RECIPE, published, tuple(tags),
+            max_input_size, given,
+        )  # fmt: skip
         return builder
 
     return decorator
@@ -185,11 +205,26 @@ def _torchvision_entry(name: str) -> ModelEntry:
     return ModelEntry(name, build, build.__doc__, 224, smallest_side(model, 224), DEFAULT_RECIPE, tags=("torchvision",))
 
 
-def get_entry(name: str) -> ModelEntry:
+def get_entry(name: str, sized: bool = True) -> ModelEntry:
     """The registry entry for ``name``; an unknown name raises KeyError naming the closest matches.
 
-    ``torchvision:NAME`` is torchvision's classifier NAME; KeyError says so where torchvision cannot be imported.
+    With ``sized`` (the default) its input sizes are known, discovered on first use where they were not given (a
+    forward pass on the meta device); ``sized=False`` runs none of its code. ``torchvision:NAME`` is torchvision's
+    classifier NAME; KeyError says so where torchvision cannot be imported.
     """
+    entry = _entry(name)
+    if sized and not entry.sized:
+        entry = _ENTRIES[name] = entry.with_sizes()
+    return entry
+
+
+def set_sizes(name: str, found: tuple[int, int, int | None]) -> ModelEntry:
+    """Give ``name`` the sizes discovered elsewhere (in a process of its own: ``benchmarks.run.isolation``)."""
+    entry = _ENTRIES[name] = _entry(name).with_sizes(found)
+    return entry
+
+
+def _entry(name: str) -> ModelEntry:
     if name.startswith("torchvision:"):
         if name not in _ENTRIES:
             from archs._torchvision import TorchvisionUnavailable

@@ -8,7 +8,9 @@ between records: finished records stay, no partial one is written, and the exit 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import os
 import signal
 import sys
 
@@ -25,6 +27,28 @@ COMMANDS = {  # name -> (module, help)
 }  # fmt: skip
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with bad input in one line: a misspelt flag names the closest valid one of its subcommand."""
+
+    chosen: argparse.ArgumentParser | None = None  # the subcommand's parser, once known
+
+    def error(self, message: str):
+        words = message.split()
+        if message.startswith("unrecognized arguments:") and len(words) > 2:
+            unknown = next((w for w in words[2:] if w.startswith("-")), words[2])
+            where = Parser.chosen or self
+            flags = [f for f in where._option_string_actions if f.startswith("--")]
+            close = difflib.get_close_matches(unknown.split("=")[0], flags, n=1, cutoff=0.6)
+            message = f"unrecognized argument {unknown}" + (f"; did you mean {close[0]}?" if close else "")
+            self.exit(2, f"error: {where.prog}: {message} (see {where.prog} --help)\n")
+        if "invalid choice:" in message and self.prog == "python -m benchmarks":
+            wrong = message.split("invalid choice: ")[1].split("'")[1]
+            close = difflib.get_close_matches(wrong, list(COMMANDS), n=1)
+            message = f"no command {wrong!r}" + (f"; did you mean {close[0]}?" if close else "")
+            message += f" Commands: {', '.join(COMMANDS)}"
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 class Terminated(BaseException):
     """SIGTERM, raised like KeyboardInterrupt so that no half-finished work is kept."""
 
@@ -37,11 +61,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the subcommand named in ``argv`` (all of them without ``argv``) is imported, so that a
     command works without what the others need (the leaderboard without the registry, for one)."""
     chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         if chosen is None or name == chosen:
+            Parser.chosen = sub if name == chosen else None
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
             sub.set_defaults(main=module.main)
@@ -63,6 +88,10 @@ def main(argv=None) -> int:
     except (UsageError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (`| head`): end quietly, as the tools of a shell do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's own flush at exit says nothing either
+        return 0
     except KeyboardInterrupt:
         print("\ninterrupted: finished records are kept, none partial; run the same command to resume",
               file=sys.stderr)  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -231,6 +232,46 @@ def write_record(path: Path, record: RunRecord, replace: bool = False) -> Path:
         return write_atomically(path, to_json(record), replace=replace)
     except FileExistsError:
         raise RecordExists(f"{path} exists already; not overwritten (--force reruns it)") from None
+
+
+def write_first(path: Path, record: RunRecord, force: bool = False) -> bool:
+    """Write ``record`` unless a finished record (``DONE``) is at ``path``: the first finished record stays.
+
+    ``force`` (``--force``) replaces whatever is there, atomically. Otherwise a new file is linked into place, and a
+    failed record there (oom, error, crashed, timeout: a retry's target) is first moved aside, so that a finished
+    record another writer puts there meanwhile is never replaced; one moved aside by mistake (it had just become
+    finished) is put back. True when ``record`` was written, False when a finished record was kept.
+    """
+    path = Path(path)
+    data = to_json(record)
+    if force:
+        write_atomically(path, data, replace=True)
+        return True
+    try:
+        write_atomically(path, data, replace=False)
+        return True
+    except FileExistsError:
+        pass
+    there, _ = read_record(path)
+    if there is not None and there.status in DONE:
+        return False
+    aside = path.with_name(f".{path.name}.{os.getpid()}.retired")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:  # another retry moved it first
+        pass
+    try:
+        retired, _ = read_record(aside) if aside.exists() else (None, None)
+        if retired is not None and retired.status in DONE:  # it became finished between the read and the move
+            os.link(aside, path)
+            return False
+        write_atomically(path, data, replace=False)
+        return True
+    except FileExistsError:  # another writer's record came first: it stays
+        return False
+    finally:
+        if aside.exists():
+            aside.unlink()
 
 
 # --- JSON in: every value checked against its annotation -----------------------------------------------------------

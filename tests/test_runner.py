@@ -168,7 +168,8 @@ def test_any_other_exception_is_recorded_as_error(tmp_path, monkeypatch):
         (["--arch", "nin", "--resolution", "32"], "too small for 'nin': the minimum is 67"),
         (["--arch", "lenet", "--device", "tpu"], "--device"),
         (["--arch", "lenet", "--import", "no_such_module_xyz"], "--import no_such_module_xyz"),
-        (["--arch", "lenet", "--recipe-set", "smoothing=0.1"], "expected FIELD=VALUE with FIELD one of"),
+        (["--arch", "lenet", "--recipe-set", "smoothing=0.1"], "no recipe field 'smoothing'"),
+        (["--arch", "lenet", "--recipe-set", "smoothing"], "expected FIELD=VALUE with FIELD one of"),
         (["--arch", "lenet", "--recipe-set", "flip=maybe"], "flip takes a bool"),
     ],
 )

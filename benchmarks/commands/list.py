@@ -19,9 +19,9 @@ def registry_table(pattern: str | None = None) -> pd.DataFrame:
             "params": count_params(model),
             "input": entry.input_size,
             "min input": entry.min_input_size,
-            "GFLOPs": forward_flops(model, entry.input_size) / 1e9,
-            "recipe": f"{entry.recipe.optimizer} lr {entry.recipe.lr:g}, batch {entry.recipe.batch_size}, "
-                      f"{entry.recipe.epochs} epochs",
+            "GFLOPs at input": forward_flops(model, entry.input_size) / 1e9,  # one image, forward, at `input` px
+            "d2l recipe": f"{entry.recipe.optimizer} {entry.recipe.lr:g}, bs {entry.recipe.batch_size}, "
+                          f"{entry.recipe.epochs} ep",
             "description": entry.description,
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -50,6 +50,11 @@ def torchvision_line() -> str:
 
 def main(args) -> int:
     import_user_modules(args.imports)
+    if args.pattern and not archs.list_models(args.pattern):
+        from benchmarks.errors import UsageError
+        from benchmarks.run.plan import no_match
+
+        raise UsageError(no_match(args.pattern))
     print(format_registry(args.pattern))
     print()
     print(torchvision_line())

@@ -100,6 +100,21 @@ def _complete(folder: Path) -> dict[str, Path] | None:
     return found if all(found.values()) else None
 
 
+def what_is_there(folder: Path) -> str:
+    """What ``folder`` holds, said plainly: why it is not a usable copy of the four files."""
+    if not folder.exists():
+        return "no such folder"
+    if not folder.is_dir():
+        return "a file, not a folder"
+    nested = folder / "FashionMNIST" / "raw"
+    have = [name for name in FILES if _file_in(folder, name) or _file_in(nested, name)]
+    if not have:
+        entries = sum(1 for _ in folder.iterdir())
+        return "an empty folder" if not entries else f"a folder with none of the four files ({entries} other entries)"
+    missing = [name for name in FILES if name not in have]
+    return f"{len(have)} of the four files; missing {', '.join(missing)}"
+
+
 def _download(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     for name in FILES:
@@ -125,9 +140,10 @@ def locate(data_dir: str | os.PathLike | None = None, download: bool = True) -> 
         found = _complete(folder) or _complete(folder / "FashionMNIST" / "raw")
         if found:
             return found
-        tried.append(f"{folder} ({label}): {'incomplete' if folder.is_dir() else 'missing'}")
-        if label in ("--data-dir", f"${ENV_DATA_DIR}"):
-            break  # an explicit choice is not silently replaced by another copy
+        tried.append(f"{folder} ({label}): {what_is_there(folder)}")
+        if label in ("--data-dir", f"${ENV_DATA_DIR}"):  # an explicit choice is not silently replaced by another copy
+            raise DataError(f"{label} {folder}: {what_is_there(folder)}; it needs the four IDX files "
+                            f"({', '.join(FILES)}, gzipped or not), e.g. those of {DEBIAN_DIR}")  # fmt: skip
     if download and data_dir is None:
         try:
             return _download(cache_dir() / "fashion-mnist")

@@ -163,7 +163,7 @@ def headline_section(head, pictures: dict, image_prefix: str | None) -> list[str
         "",
         *notes.lines(),
         f"{GFLOPS_NOTE} Trained on: the training images seen (epochs x images). Recipe: {'; '.join(recipes)}; "
-        "the README's Running section gives the budget rule. Every machine, profile and check, the ablations as tests and "
+        "the budget rule is in the README. Every machine, profile and check, the ablations as tests and "
         "d2l's published numbers: [results/LEADERBOARD.md](results/LEADERBOARD.md).",
         "",
     ]  # fmt: skip

@@ -74,6 +74,13 @@ def _relay(stream, tail: collections.deque) -> None:
         tail.append(line.rstrip("\n"))
 
 
+def finished(path: Path) -> bool:
+    from benchmarks import records
+
+    record, _ = records.read_record(path)
+    return record is not None and record.status in records.DONE
+
+
 def run_isolated(config, path: Path, device: str, args: RunOptions, replace: bool) -> Outcome:
     before = path.stat().st_mtime_ns if path.exists() else None
     tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
@@ -102,11 +109,49 @@ def run_isolated(config, path: Path, device: str, args: RunOptions, replace: boo
     written = path.exists() and path.stat().st_mtime_ns != before
     if (code == 0 and written) or (code == 3 and path.exists()):  # 3: another suite wrote it first
         return Outcome("written", seconds, "", list(tail))
+    if written and finished(path):  # killed after writing its record: the run finished, the record stands
+        return Outcome("written", seconds, "", list(tail))
     if code < 0:
         detail = f"killed by {signal.Signals(-code).name} after {seconds:.1f} s"
     else:
         detail = f"exited with status {code} after {seconds:.1f} s without a record"
     return Outcome("crashed", seconds, detail, list(tail))
+
+
+SIZES_PREFIX = "input sizes: "
+SIZES_TIMEOUT = 300  # seconds: a forward pass on the meta device takes well under one
+
+
+def sizes_in_child(name: str, imports: list[str]) -> tuple[tuple[int, int, int | None] | None, str, list[str]]:
+    """Discover a user entry's input sizes in a process of its own (the parent runs none of the model's code):
+    (sizes, "", []) or (None, what happened, the last lines it printed) when the process crashed or failed."""
+    command = [sys.executable, "-m", "benchmarks.run.isolation", "--sizes", name]
+    for spec in imports:
+        command += ["--import", spec]
+    start = time.monotonic()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=SIZES_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None, f"sizing its input took over {SIZES_TIMEOUT} s; stopped", []
+    seconds = time.monotonic() - start
+    lines = (done.stdout + done.stderr).splitlines()
+    found = [line[len(SIZES_PREFIX) :] for line in lines if line.startswith(SIZES_PREFIX)]
+    if done.returncode == 0 and found:
+        size, low, high = json.loads(found[-1])
+        return (size, low, high), "", []
+    how = (f"killed by {signal.Signals(-done.returncode).name}" if done.returncode < 0
+           else f"exited with status {done.returncode}")  # fmt: skip
+    return None, f"{how} after {seconds:.1f} s while its input sizes were discovered", lines[-TAIL_LINES:]
+
+
+def sizes_main(name: str, imports: list[str]) -> int:
+    import archs
+    from benchmarks.run.user_archs import import_user_modules
+
+    import_user_modules(imports)
+    entry = archs.get_entry(name)
+    print(SIZES_PREFIX + json.dumps([entry.input_size, entry.min_input_size, entry.max_input_size]), flush=True)
+    return 0
 
 
 # --- the child ----------------------------------------------------------------------------------------------------
@@ -119,15 +164,18 @@ def child_main(argv=None) -> int:
     from benchmarks.run.user_archs import import_user_modules
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run.isolation", description="one isolated run")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--record", required=True)
-    parser.add_argument("--device", required=True)
-    parser.add_argument("--replace", action="store_true")
+    parser.add_argument("--sizes", metavar="NAME", help="only discover NAME's input sizes and print them")
+    parser.add_argument("--config")
+    parser.add_argument("--record")
+    parser.add_argument("--device")
+    parser.add_argument("--replace", action="store_true", help="--force: replace a finished record")
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--data-dir")
     parser.add_argument("--oom-retry", action="store_true")
     parser.add_argument("--import", dest="imports", action="append", default=[])
     args = parser.parse_args(argv)
+    if args.sizes:
+        return sizes_main(args.sizes, args.imports)
     signal.signal(signal.SIGTERM, cli._on_sigterm)
     try:
         import_user_modules(args.imports)
@@ -135,9 +183,8 @@ def child_main(argv=None) -> int:
         print(f"  {config.arch} seed {config.seed}: loading the data on {args.device}, then training", flush=True)
         dataset = load_data(args.synthetic, args.data_dir, args.device)
         record = run_one(config, dataset, args.device, oom_retry=args.oom_retry)
-        records.write_record(Path(args.record), record, replace=args.replace)
-    except records.RecordExists:
-        return 3  # another suite wrote it first
+        if not records.write_first(Path(args.record), record, force=args.replace):
+            return 3  # a finished record is there, another suite's: it stays
     except KeyboardInterrupt:
         return cli.EXIT_SIGINT
     except cli.Terminated:

@@ -34,7 +34,7 @@ def static_fields(config: RunConfig, data: Dataset, device: str, model=None) -> 
     """What a record says whatever the outcome: the entry, the machine, the data, and, given the built ``model``,
     its size and cost (None without it: the parent of an isolated run runs none of the model's code, which may be
     what crashed)."""
-    entry = archs.get_entry(config.arch)
+    entry = archs.get_entry(config.arch, sized=model is not None)  # no model, no model code: not even its sizes
     apply_backend_settings(config.fast)  # before the fingerprint, which records the TF32 and cuDNN switches in force
     return dict(
         arch=config.arch, description=entry.description, tags=list(entry.tags), config=config,

@@ -42,21 +42,29 @@ def resolve_device(requested: str | None) -> str:
     return "cpu"
 
 
+def no_match(pattern: str) -> str:
+    """The one message for a pattern that matches no entry, wherever a pattern is taken."""
+    return f"{pattern!r} matches no architecture; `python -m benchmarks list` lists them"
+
+
 def resolve_archs(patterns: list[str]) -> list[str]:
     names: list[str] = []
     for pattern in patterns:
         if any(ch in pattern for ch in "*?["):
             matched = archs.list_models(pattern)
             if not matched:
-                raise UsageError(f"--arch {pattern!r} matches no architecture; `python -m benchmarks list` lists them")
+                raise UsageError(no_match(pattern))
         else:
             try:
-                archs.get_entry(pattern)
+                archs.get_entry(pattern, sized=False)  # a name check runs no model code
             except KeyError as err:
                 raise UsageError(err.args[0]) from None
             matched = [pattern]
         names += [n for n in matched if n not in names]
     return names
+
+
+SPLITS = {"train": 60_000, "test": 10_000}  # Fashion-MNIST's splits (and the synthetic stand-in's)
 
 
 def check_positive(args: RunOptions) -> None:
@@ -66,6 +74,16 @@ def check_positive(args: RunOptions) -> None:
                         ("--test-subset", args.test_subset)):  # fmt: skip
         if value is not None and not value > 0:
             raise UsageError(f"{flag} must be positive, not {value}")
+    for flag, value, size in (("--train-subset", args.train_subset, SPLITS["train"]),
+                              ("--test-subset", args.test_subset, SPLITS["test"])):  # fmt: skip
+        if value is not None and value > size:
+            raise UsageError(f"{flag} {value}: the split has {size:,} images")
+    seeds = list(args.seeds or [])
+    if any(seed < 0 for seed in seeds):
+        raise UsageError(f"--seeds: a seed is a non-negative integer, not {min(seeds)}")
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise UsageError(f"--seeds: {', '.join(map(str, repeated))} given twice; each seed is one run")
 
 
 def check_writable(folder: str) -> Path:
@@ -86,6 +104,24 @@ class Plan:
     defaults: ComputePath  # the machine's compute defaults
     why: str  # why those defaults
     configs: list[RunConfig]
+    unsized: dict[str, tuple[str, list[str]]] = dataclasses.field(default_factory=dict)  # arch -> why, last lines
+
+
+def sized_entry(name: str, args: RunOptions, in_child: bool, unsized: dict):
+    """``name``'s entry with its input sizes. A user's entry whose sizes were not given is sized in a process of
+    its own when runs are isolated (its code may crash a process); if that process fails, the entry goes to
+    ``unsized`` and stands in at ``--resolution`` (or 224) so that its runs are planned, and recorded as crashed."""
+    entry = archs.get_entry(name, sized=False)
+    if entry.sized or not (in_child and entry.user_code):
+        return archs.get_entry(name)
+    from benchmarks.run import isolation
+
+    found, why, tail = isolation.sizes_in_child(name, list(args.imports))
+    if found is not None:
+        return archs.set_sizes(name, found)
+    unsized[name] = (why, tail)
+    stand_in = args.resolution or 224
+    return dataclasses.replace(entry, input_size=stand_in, min_input_size=stand_in, max_input_size=None)
 
 
 def default_profile(device_kind: str) -> str:
@@ -93,8 +129,9 @@ def default_profile(device_kind: str) -> str:
     return "full" if device_kind == "cuda" else "cpu"
 
 
-def plan(args: RunOptions, w: distributed.World | None = None) -> Plan:
-    """Every configuration the suite will run, each checked; raises UsageError on the first bad argument."""
+def plan(args: RunOptions, w: distributed.World | None = None, isolate: bool = False) -> Plan:
+    """Every configuration the suite will run, each checked; raises UsageError on the first bad argument. With
+    ``isolate`` this process runs none of a user entry's code (``sized_entry``)."""
     w = w or distributed.World()
     import_user_modules(args.imports)
     check_positive(args)
@@ -123,9 +160,9 @@ def plan(args: RunOptions, w: distributed.World | None = None) -> Plan:
         "data": "synthetic" if args.synthetic else None,
     }  # fmt: skip
     slug = machine.machine_slug(device)
-    configs = []
+    configs, unsized = [], {}
     for name in names:
-        entry = archs.get_entry(name)
+        entry = sized_entry(name, args, isolate, unsized)
         for seed in args.seeds or profile.seeds:
             config = resolve(entry, profile, slug, kind, seed, fast, overrides)
             if args.ddp:
@@ -135,12 +172,13 @@ def plan(args: RunOptions, w: distributed.World | None = None) -> Plan:
             try:
                 entry.check_input_size(config.resolution)
             except ValueError as err:
-                raise UsageError(str(err)) from None
+                if name not in unsized:
+                    raise UsageError(str(err)) from None
             if config.optimizer not in OPTIMIZERS:
                 raise UsageError(f"{name}: its recipe names optimizer {config.optimizer!r}; known: "
                                  f"{', '.join(sorted(OPTIMIZERS))}")  # fmt: skip
             configs.append(config)
-    return Plan(device, slug, defaults, why, configs)
+    return Plan(device, slug, defaults, why, configs, unsized)
 
 
 def describe_compute(fast: ComputePath) -> str:

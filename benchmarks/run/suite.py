@@ -23,10 +23,10 @@ from benchmarks.run.plan import Plan, check_writable, describe_plan, plan
 from benchmarks.train.harness import rate
 
 
-def run_in_child(config: RunConfig, path: Path, dataset: Dataset, device: str, args: RunOptions, replace: bool):
+def run_in_child(config: RunConfig, path: Path, dataset: Dataset, device: str, args: RunOptions, force: bool):
     """Run one configuration in its own process; its record, or the crashed/timeout record written for it here.
-    None when another suite wrote the record first."""
-    outcome = isolation.run_isolated(config, path, device, args, replace=replace)
+    None when a finished record is there (another suite's, or the child's own): it is never replaced."""
+    outcome = isolation.run_isolated(config, path, device, args, replace=force)
     if outcome.status == "written":
         record, problem = records.read_record(path)
         if record is not None:
@@ -35,21 +35,23 @@ def run_in_child(config: RunConfig, path: Path, dataset: Dataset, device: str, a
     print(f"  {outcome.status}: {outcome.detail}")
     record = failed_record(config, dataset, device, outcome.status, outcome.detail,
                            run_seconds=outcome.seconds, output_tail=outcome.tail)  # fmt: skip
-    try:
-        records.write_record(path, record, replace=replace or path.exists())
-    except records.RecordExists:
-        return None
+    if not records.write_first(path, record, force=force):
+        return None  # a finished record is there (the child's own, or another suite's): it stays
     return record
 
 
 def run_suite(args: RunOptions) -> int:
     started = time.monotonic()
     w = distributed.world()
-    p = plan(args, w)
+    from benchmarks.run.plan import resolve_device
+
+    isolate = (
+        args.isolate if args.isolate is not None else resolve_device(args.device).startswith("cuda") and not args.ddp
+    )
+    p = plan(args, w, isolate=isolate)
     out = check_writable(args.out)
     if not p.configs:
         raise UsageError("nothing to run")
-    isolate = args.isolate if args.isolate is not None else p.device.startswith("cuda") and not args.ddp
     if args.run_timeout and not isolate:
         raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
     if isolate and args.ddp:
@@ -126,15 +128,21 @@ def run_planned(i: int, config: RunConfig, p: Plan, out: Path, dataset: Dataset,
             )
             return "stop"
     say(f"{tag} {config.arch} seed {config.seed}", flush=True)
+    if config.arch in p.unsized:  # its code crashed the process that sized it: recorded, never run here
+        why, tail = p.unsized[config.arch]
+        say(f"  crashed: {why}")
+        record = failed_record(config, dataset, p.device, "crashed", why, output_tail=tail)
+        if not records.write_first(path, record, force=args.force):
+            say(f"  a finished record is there; kept {path.name}")
+            return None
+        finished.append(record)
+        return record.status
     if isolate:
-        record = run_in_child(config, path, dataset, p.device, args, replace=args.force or existed)
+        record = run_in_child(config, path, dataset, p.device, args, force=args.force)
     else:
         record = run_one(config, dataset, p.device, log=say, oom_retry=args.oom_retry, world=w if args.ddp else None)
-        if w.rank == 0 or not args.ddp:
-            try:
-                records.write_record(path, record, replace=args.force or existed)
-            except records.RecordExists:
-                record = None
+        if (w.rank == 0 or not args.ddp) and not records.write_first(path, record, force=args.force):
+            record = None
     if record is None:
         say(f"  another suite finished this run first; kept its record {path.name}")
         return None

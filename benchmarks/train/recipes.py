@@ -12,6 +12,7 @@ architecture or the batch size, so no scaling rule is needed.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, fields, replace
 
 RECIPES = ("d2l", "fast")  # the names ``named`` knows
@@ -100,8 +101,12 @@ def with_parts(recipe: TrainRecipe, parts: list[str]) -> TrainRecipe:
     for part in parts:
         key, sep, text = part.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in kinds:
+        if not sep:
             raise ValueError(f"--recipe-set {part!r}: expected FIELD=VALUE with FIELD one of {', '.join(kinds)}")
+        if key not in kinds:
+            close = difflib.get_close_matches(key, kinds, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(f"--recipe-set {part!r}: no recipe field {key!r}; {hint}fields: {', '.join(kinds)}")
         kind = kinds[key]
         try:
             if kind == "bool":
