@@ -116,7 +116,10 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and "zombie" in status.read_text())
 
 
-def test_sigint_stops_the_child_and_the_suite_and_the_same_command_resumes(tmp_path, trouble):
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, cli.EXIT_SIGINT, "interrupted"),
+                                             (signal.SIGTERM, cli.EXIT_SIGTERM, "terminated")])  # fmt: skip
+def test_a_signal_stops_the_childs_group_and_the_suite_and_the_same_command_resumes(tmp_path, trouble, sig, code,
+                                                                                     said):  # fmt: skip
     out = tmp_path / "runs"
     command = [sys.executable, "-m", "benchmarks", "run", "--out", str(out), *QUICK, "--import", trouble,
                "--arch", "lenet", "sleeps"]  # fmt: skip
@@ -135,9 +138,9 @@ def test_sigint_stops_the_child_and_the_suite_and_the_same_command_resumes(tmp_p
             time.sleep(3)
             break
     assert child is not None, "".join(seen)
-    parent.send_signal(signal.SIGINT)
+    parent.send_signal(sig)
     _, err = parent.communicate(timeout=60)
-    assert parent.returncode == cli.EXIT_SIGINT and "interrupted" in err and "Traceback" not in err
+    assert parent.returncode == code and said in err and "Traceback" not in err
     assert not _alive(child)  # no orphan left running
     names = sorted(p.name for p in out.rglob("*") if p.is_file())
     assert len(names) == 1 and names[0].startswith("lenet__")  # lenet's record whole, nothing of the sleeper
