@@ -51,7 +51,7 @@ class EvalPoint:
 
     epoch: float  # epochs done when it was taken (1.5: half-way through the second)
     examples: int  # training examples seen
-    train_seconds: float  # training seconds so far, warm-up included, evaluation excluded
+    train_seconds: float  # training seconds so far, evaluation excluded (warm-up: see Final.tta_clock)
     test_acc: float
 
 
@@ -95,6 +95,11 @@ class Final:
     graphs_compiled_in_timed: int | None = None  # torch.compile graphs built inside the timed loop: 0 expected
     time_to_accuracy: dict[str, float | None] = field(default_factory=dict)  # target -> seconds (None: not reached)
     plateau: Plateau | None = None  # the ln 10 check (None in records from before it)
+    graphs_compiled_in_warmup: int | None = None  # torch.compile graphs built in the warm-up (None: records before it)
+    compile_cache: str | None = None  # "cold" or "warm" (inductor's cache had this run's graphs); None: not compiled
+    # the clock of time_to_accuracy and the evals: "steps" (training steps only, the warm-up beside it in
+    # warmup_seconds); None in records from before it, whose clock included the warm-up
+    tta_clock: str | None = None
 
 
 @dataclass(frozen=True)

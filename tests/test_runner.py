@@ -349,3 +349,15 @@ def test_long_epochs_print_their_in_epoch_evaluations(tmp_path, capsys):
     lines = [line for line in out.splitlines() if line.strip().startswith("epoch 0.")]
     assert [line.split(":")[0].strip() for line in lines] == ["epoch 0.25", "epoch 0.50", "epoch 0.75"]
     assert "after 512 examples" in lines[0]
+
+
+def test_five_compiled_runs_in_one_process_each_compile_their_own_graphs(tmp_path):
+    """torch.compile's recompile limit (8 graphs per code object) once made the third run of a process train eager
+    under a record that said compiled; each run now starts from a fresh dynamo state and records its graphs."""
+    assert run_cli(tmp_path, "--arch", "lenet", "--compile", "--profile", "smoke", "--seeds", "0", "1", "2", "3",
+                   "4") == 0  # fmt: skip
+    found = [loaded(p) for p in saved(tmp_path)]
+    assert len(found) == 5
+    for record in found:
+        assert record.final.graphs_compiled_in_warmup > 0 and record.final.graphs_compiled_in_timed == 0
+        assert record.final.compile_cache in ("cold", "warm") and record.final.tta_clock == "steps"

@@ -1,8 +1,10 @@
 """Time to accuracy, the field's training metric (DAWNBench, MLPerf): training seconds until the test accuracy
 first reaches a target, read from a run's evaluation log; across seeds, the median and MLPerf's olympic mean.
 
-Training seconds include the warm-up (compilation, autotuning) and exclude the evaluations, which are timed
-apart. A run that never reaches a target counts as not reached (infinitely slow), never as missing.
+Training seconds are the step clock: training steps only. The evaluations are timed apart, and the warm-up (each
+batch shape once: compilation, autotuning) is recorded beside it (``Final.warmup_seconds``, with the compile
+cache's state, cold or warm), as MLPerf leaves initialisation off its clock; records from before the step clock
+(``Final.tta_clock`` None) counted the warm-up in. A run that never reaches a target counts as not reached (infinitely slow), never as missing.
 """
 
 from __future__ import annotations

@@ -332,7 +332,9 @@ def reading_the_tables() -> list[str]:
         "machine, same recipe. Peak RSS (a CPU): the run's process's resident high-water mark, the interpreter, "
         "torch and the data included, not the model's tensors; peak CUDA memory: the allocator's high-water mark. "
         + GFLOPS_NOTE,
-        "- **Time to accuracy**: training seconds (warm-up included, evaluations excluded) until the test accuracy "
+        "- **Time to accuracy**: seconds of training steps (the step clock: evaluations and the warm-up, with any "
+        "compilation, off it; records from before the step clock count their warm-up, on these CPUs 0-10 s) until "
+        "the test accuracy "
         f"first reached the target; the olympic mean drops the fastest and slowest run and needs {tta.OLYMPIC_MIN}; "
         "a run that never reached it counts as not reached. Configurations none of whose runs reached 0.85 are left "
         "out. The evaluation log is in each record (`evals`).",

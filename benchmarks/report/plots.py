@@ -176,7 +176,7 @@ def learning_curves(group: summary_io.Group) -> plt.Figure:
             style = {"color": COLORS[i % len(COLORS)], "marker": "o", "markersize": 2.5, "linewidth": 1.2}
             time_ax.plot(seconds, acc, label=f"{s.label} (n={s.n_learned})" if k == 0 else None, **style)
             examples_ax.plot(examples, acc, **style)
-    time_ax.set_xlabel("training seconds (warm-up included, evaluation excluded)")
+    time_ax.set_xlabel("training seconds (training steps; evaluation excluded)")
     examples_ax.set_xlabel("training examples seen")
     time_ax.set_ylabel("test accuracy")
     time_ax.set_ylim(0.0, 1.0)

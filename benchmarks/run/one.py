@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import torch
 
@@ -110,14 +111,18 @@ def run_one(
                 log(f"  error: {err.__class__.__name__}: {err}")
                 return RunRecord(**static, status="error", error=f"{err.__class__.__name__}: {err}",
                                  oom_retries=retries, batch_size_used=used)  # fmt: skip
-            model = None
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
-            if not oom_retry or batch_size == 1:
-                log(f"  out of memory at batch {batch_size}")
-                return RunRecord(**static, status="oom", error=f"out of memory at batch size {batch_size}",
-                                 oom_retries=[*retries, batch_size], batch_size_used=used)  # fmt: skip
-            log(f"  out of memory at batch {batch_size}; retrying at {batch_size // 2}")
-            retries.append(batch_size)
-            batch_size //= 2
-            model = entry.build()
+        # out of memory, and out of the except block: its traceback, which held the failed step's tensors, is gone
+        model = None
+        gc.collect()
+        if config.fast.compile:
+            torch._dynamo.reset()  # the retry compiles its own graphs, for its own batch
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        if not oom_retry or batch_size == 1:
+            log(f"  out of memory at batch {batch_size}")
+            return RunRecord(**static, status="oom", error=f"out of memory at batch size {batch_size}",
+                             oom_retries=[*retries, batch_size], batch_size_used=used)  # fmt: skip
+        log(f"  out of memory at batch {batch_size}; retrying at {batch_size // 2}")
+        retries.append(batch_size)
+        batch_size //= 2
+        model = entry.build()

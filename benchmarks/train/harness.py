@@ -131,6 +131,8 @@ class Trainer:
             model.to(memory_format=torch.channels_last)
         self.model = model
         apply_backend_settings(fast)
+        if fast.compile:  # a fresh dynamo state per run, as in a fresh process: the recompile limit (8 graphs per
+            torch._dynamo.reset()  # code object) counts this run's graphs, never those of runs before it in the process
         # static shapes: the last, smaller batch gets its own graph rather than making every graph dynamic
         compiled = (
             (lambda m: torch.compile(m, dynamic=False, mode=fast.compile_mode)) if fast.compile else (lambda m: m)
@@ -216,6 +218,18 @@ def graphs_compiled() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
+def compile_cache_hits() -> int:
+    """Inductor's FX-graph cache hits in this process so far: a warm-up that compiled with hits found a warm cache."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"]["fxgraph_cache_hit"])
+
+
+class CompileFellBack(RuntimeError):
+    """torch.compile was asked for and the warm-up compiled nothing: the run would train eager under a record that
+    says compiled."""
+
+
 def warm_up(trainer: Trainer, train_loader, test_loader) -> float:
     """Run every (batch shape, train/eval mode) the run will see once, then put the state back; the seconds taken.
 
@@ -258,16 +272,22 @@ def train(
     finite.
     """
     device = settings.device
-    memory.reset_peak(device)
     trainer = Trainer(model, settings)
     batches = len(train_loader)
     trainer.set_schedule(settings.epochs * batches)
+    graphs_start, hits_start = graphs_compiled(), compile_cache_hits()
     warmup_seconds = warm_up(trainer, train_loader, test_loader)
+    # the run's peak from here: the warm-up's copy of the state and autotuning's workspaces are not the run's
+    memory.reset_peak(device)
     graphs_before = graphs_compiled()
+    in_warmup = graphs_before - graphs_start
+    if settings.fast.compile and in_warmup == 0:
+        raise CompileFellBack("torch.compile was asked for, but the warm-up compiled no graph (it fell back to eager)")
+    cache = ("warm" if compile_cache_hits() > hits_start else "cold") if settings.fast.compile else None
     at = eval_steps(batches, settings.recipe.evals_per_epoch)
     epochs: list[EpochLog] = []
     evals: list[EvalPoint] = []
-    clock = warmup_seconds  # training seconds so far, warm-up included, evaluation excluded
+    clock = 0.0  # the step clock: training steps only (the warm-up, with any compilation, is given beside it)
     examples = 0
     rank_rates: list[float | None] = []  # with ddp: this rank's own examples/sec, per epoch
     step, check_step = 0, min(PLATEAU_CHECK_STEP, settings.epochs * batches)
@@ -342,6 +362,8 @@ def train(
             + ("; still there at the end" if plateau.at_end else "; it left later"))  # fmt: skip
     result = summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, len(at) * test_examples, evals,
                        plateau)  # fmt: skip
+    result = dataclasses.replace(result, final=dataclasses.replace(
+        result.final, graphs_compiled_in_warmup=in_warmup, compile_cache=cache, tta_clock="steps"))  # fmt: skip
     if settings.ddp:
         rates = [r for r in rank_rates if r]
         result = dataclasses.replace(result, rank_examples_per_sec=sum(rates) / len(rates) if rates else None)
