@@ -38,7 +38,9 @@ def resolution_for(entry, device: str, option: int | None) -> int:
 
 
 def selected(pattern: str | None) -> list[str]:
-    return [n for n in archs.list_models() if pattern is None or fnmatch.fnmatchcase(n, pattern)]
+    """The entries ``pattern`` names: shell patterns, comma-separated (``nin,alexnet,vgg11``)."""
+    patterns = pattern.split(",") if pattern else None
+    return [n for n in archs.list_models() if patterns is None or any(fnmatch.fnmatchcase(n, p) for p in patterns)]
 
 
 @pytest.fixture
@@ -73,13 +75,21 @@ def rounds_for(device: str) -> int:
     return 20 if device.startswith("cuda") else 3
 
 
+def steps_per_round(device: str) -> int:
+    """Steps timed back to back in one round, one synchronize at its end: on a GPU one step per round would time
+    the launch latency and the sync, not the loop's rate (a small model's step is well under a millisecond)."""
+    return 10 if device.startswith("cuda") else 1
+
+
 def measure(benchmark, fn, info: dict, kind: str, passes: int, device: str) -> None:
-    """Warm ``fn`` up, time it, and store examples/sec and model FLOPs/sec (``passes`` forwards per example)."""
+    """Warm ``fn`` up, time it, and store examples/sec and model FLOPs/sec (``passes`` forwards per example).
+    ``fn`` runs ``steps_per_round(device)`` steps and synchronizes once."""
     for _ in range(WARMUP_STEPS):
         fn()
-    benchmark.extra_info.update(info, kind=kind)
+    steps = steps_per_round(device)
+    benchmark.extra_info.update(info, kind=kind, steps_per_round=steps)
     benchmark.pedantic(fn, rounds=rounds_for(device), iterations=1)
-    eps = info["batch_size"] / benchmark.stats.stats.median  # the median, as for the matmul rate
+    eps = steps * info["batch_size"] / benchmark.stats.stats.median  # the median, as for the matmul rate
     benchmark.extra_info["examples_per_sec"] = eps
     benchmark.extra_info["model_flops_per_sec"] = passes * info["forward_flops_per_example"] * eps
 
@@ -91,7 +101,8 @@ def test_train_step(benchmark, name, device, fast, pytestconfig, clean_device):
     trainer, x, y, info = make_case(name, device, pytestconfig, fast)
 
     def step():
-        trainer.step(x, y)
+        for _ in range(steps_per_round(device)):
+            trainer.step(x, y)
         synchronize(device)
 
     # a training step costs about 3 forward passes: the forward, and a backward twice as expensive
@@ -108,7 +119,8 @@ def test_inference(benchmark, name, device, fast, pytestconfig, clean_device):
     @torch.inference_mode()
     def infer():
         with autocast(trainer.settings.device, trainer.settings.fast.precision):
-            trainer.forward(x)
+            for _ in range(steps_per_round(device)):
+                trainer.forward(x)
         synchronize(device)
 
     measure(benchmark, infer, info, "inference", passes=1, device=device)

@@ -167,8 +167,17 @@ def this_cpu() -> Cpu:
     return cpu_from_lscpu(text, torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())
 
 
-def nvidia_smi(index: int) -> dict[str, str]:
-    """Driver, clocks and power limit of one GPU from nvidia-smi, where it runs; {} otherwise."""
+def smi_id(props) -> str | int:
+    """How nvidia-smi names the GPU torch calls ``props``: its UUID (torch's index counts only the visible GPUs,
+    nvidia-smi's all of them, so under CUDA_VISIBLE_DEVICES the two differ); torch's index where no UUID is known."""
+    uuid = str(getattr(props, "uuid", "") or "")
+    if not uuid:
+        return getattr(props, "index", 0)
+    return uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+
+
+def nvidia_smi(index: int | str) -> dict[str, str]:
+    """Driver, clocks and power limit of one GPU (``smi_id``) from nvidia-smi, where it runs; {} otherwise."""
     fields = ["driver_version", "clocks.max.sm", "clocks.max.memory", "power.limit", "pci.bus_id"]
     if not shutil.which("nvidia-smi"):
         return {}
@@ -195,7 +204,7 @@ def gpu_fingerprint(device: str) -> dict:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version(),
         "driver": _env_info().nvidia_driver_version,
-        "nvidia_smi": nvidia_smi(index),
+        "nvidia_smi": nvidia_smi(smi_id(props) if getattr(props, "uuid", None) else index),
     }
 
 

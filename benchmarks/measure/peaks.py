@@ -8,18 +8,22 @@ for another GPU: the first pattern found in the device name (lower case) wins, s
 
 from __future__ import annotations
 
+import re
+
 # (pattern in torch.cuda.get_device_name().lower(), label, {precision: dense TFLOP/s})
 PEAKS: list[tuple[str, str, dict[str, float]]] = [
     ("h100 pcie", "H100 PCIe", {"bf16": 756.5, "fp16": 756.5, "tf32": 378.0, "fp32": 51.2}),
     ("h100 nvl", "H100 NVL", {"bf16": 835.5, "fp16": 835.5, "tf32": 417.5, "fp32": 60.0}),
     ("h100", "H100 SXM", {"bf16": 989.4, "fp16": 989.4, "tf32": 494.7, "fp32": 66.9}),
+    ("h200 nvl", "H200 NVL", {"bf16": 835.5, "fp16": 835.5, "tf32": 417.5, "fp32": 60.0}),
     ("h200", "H200 SXM", {"bf16": 989.4, "fp16": 989.4, "tf32": 494.7, "fp32": 66.9}),
     ("a100", "A100", {"bf16": 312.0, "fp16": 312.0, "tf32": 156.0, "fp32": 19.5}),
     ("l40s", "L40S", {"bf16": 362.1, "fp16": 362.1, "tf32": 183.0, "fp32": 91.6}),
+    ("l40", "L40", {"bf16": 181.0, "fp16": 181.0, "tf32": 90.5, "fp32": 90.5}),
     ("l4", "L4", {"bf16": 121.0, "fp16": 121.0, "tf32": 60.0, "fp32": 30.3}),
     ("rtx 4090", "GeForce RTX 4090", {"bf16": 165.2, "fp16": 165.2, "tf32": 82.6, "fp32": 82.6}),
     ("rtx 3090", "GeForce RTX 3090", {"bf16": 35.6, "fp16": 35.6, "tf32": 35.6, "fp32": 35.6}),
-    ("v100-sxm", "V100 SXM2", {"fp16": 125.0, "fp32": 15.7}),
+    ("v100-sxm2", "V100 SXM2", {"fp16": 125.0, "fp32": 15.7}),
     ("v100", "V100 PCIe", {"fp16": 112.0, "fp32": 14.0}),
     ("t4", "T4", {"fp16": 65.0, "fp32": 8.1}),
 ]
@@ -34,7 +38,8 @@ def vendor_peak(device_name: str, precision: str, tf32: bool = False) -> tuple[f
     name = device_name.lower()
     key = "tf32" if precision == "fp32" and tf32 else precision
     for pattern, label, rates in PEAKS:
-        if pattern in name:
+        # a whole name: "l4" is not the start of "l40", nor "h200" of "h2000"
+        if re.search(rf"(?<![a-z0-9]){re.escape(pattern)}(?![a-z0-9])", name):
             if key not in rates:
                 return None
             return rates[key] * 1e12, f"{label} dense {key} {rates[key]:g} TFLOP/s (vendor datasheet)"

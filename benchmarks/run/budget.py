@@ -37,13 +37,17 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord]) -> float | No
     same = [r.final.wall_seconds for r in mine if r.run_id == config.run_id()]
     if same:
         return statistics.median(same)
+    scaled = [r for r in mine if r.flops and r.config.data == config.data]
+    # the warm-up (compilation, autotuning) does not grow with FLOPs or epochs: scaled apart, as a constant
     rates = [
-        r.final.wall_seconds / _work(r.flops, r.data.train_examples, r.data.test_examples, r.config.epochs)
-        for r in mine if r.flops and r.config.data == config.data
+        (r.final.wall_seconds - (r.final.warmup_seconds or 0.0))
+        / _work(r.flops, r.data.train_examples, r.data.test_examples, r.config.epochs)
+        for r in scaled
     ]  # fmt: skip
     flops = planned_flops(config, finished)
     if not rates or not flops:
         return None
     train = config.train_subset or DEFAULT_TRAIN
     test = config.test_subset or DEFAULT_TEST
-    return statistics.median(rates) * _work(flops, train, test, config.epochs)
+    warmup = statistics.median(r.final.warmup_seconds or 0.0 for r in scaled)
+    return statistics.median(rates) * _work(flops, train, test, config.epochs) + warmup

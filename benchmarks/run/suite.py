@@ -74,11 +74,8 @@ def run_suite(args: RunOptions) -> int:
     mine = numbered if args.ddp else distributed.shard(numbered, w)
     outcomes = []  # (run, status): "ok", a failure's status, "skipped" (done already) or "not started"
     try:
-        for n, (i, config) in enumerate(mine):
+        for i, config in mine:
             status = run_planned(i, config, p, out, dataset, args, isolate, w, started, finished)
-            if status == "stop":
-                outcomes += [(f"{c.arch} seed {c.seed}", "not started") for _, c in mine[n:]]
-                break
             outcomes.append((f"{config.arch} seed {config.seed}", status or "skipped"))
         everyone = distributed.gather(outcomes, w)  # every rank done: then the summary, once
     finally:
@@ -121,12 +118,12 @@ def run_planned(i: int, config: RunConfig, p: Plan, out: Path, dataset: Dataset,
     if args.max_minutes:
         left = args.max_minutes * 60 - (time.monotonic() - started)
         needed = budget.estimate_seconds(config, finished)
-        if needed is not None and needed > left:
+        if needed is not None and needed > left:  # skipped, not the end: a shorter run after it may still fit
             say(
                 f"{tag} {config.arch} seed {config.seed}: needs about {needed:,.0f} s by this machine's records, "
-                f"{max(left, 0):,.0f} s of --max-minutes left; stopping here. Run the same command to resume."
+                f"{max(left, 0):,.0f} s of --max-minutes left; not started. Run the same command to resume."
             )
-            return "stop"
+            return "not started"
     say(f"{tag} {config.arch} seed {config.seed}", flush=True)
     if config.arch in p.unsized:  # its code crashed the process that sized it: recorded, never run here
         why, tail = p.unsized[config.arch]
