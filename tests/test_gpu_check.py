@@ -68,3 +68,51 @@ def test_the_gpu_check_rehearsal_runs_on_the_cpu_inside_its_minutes_and_its_fold
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert again.returncode == 0 and "Step throughput on" in (tmp_path / "elsewhere" / "LEADERBOARD.md").read_text()
+
+
+def test_a_rank_binds_its_gpu_before_anything_touches_cuda_and_nccl_gets_the_device(monkeypatch):
+    import torch
+
+    from benchmarks.run import distributed
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
+    distributed.bind_device(distributed.World(1, 2, 1), None)
+    assert calls == [("set_device", 1)]
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda *a, **k: calls.append(("init", a, k)))
+    distributed.init(distributed.World(1, 2, 1), "cuda:1")
+    _, args, kwargs = calls[-1]
+    assert args == ("nccl",) and kwargs["device_id"] == torch.device("cuda:1")
+
+
+def test_every_rank_warms_up_as_many_steps():
+    """129 examples, global batch 65, two ranks: global batches of 65 and 64, so rank 0 serves 33 and 32, rank 1
+    32 and 32. Rank 0 has two shapes to warm up, rank 1 one: ranks that warmed up different numbers of steps would
+    hang in their collectives."""
+    import torch
+
+    from benchmarks.data.device_data import DeviceLoader
+
+    images, labels = torch.zeros(129, 28, 28, dtype=torch.uint8), torch.zeros(129, dtype=torch.int64)
+    sizes = [[len(y) for _, y in DeviceLoader(images, labels, 65, 28, rank=r, world=2).shape_samples()]
+             for r in range(2)]  # fmt: skip
+    assert sizes == [[33, 32], [32, 32]]
+
+
+def test_an_isolated_child_reuses_the_parents_machine_facts(monkeypatch):
+    """collect_env (pip list, lscpu, nvidia-smi) runs once per suite, not once per isolated run."""
+    import torch
+
+    from benchmarks.measure import machine
+
+    facts = {"machine": "the-parents", "device": "cpu", "torch": torch.__version__, "device_name": "x", "cpu": {},
+             "gpu": None, "python": "3", "os": "y"}  # fmt: skip
+    monkeypatch.setenv(machine.ENV_FACTS, json.dumps(facts))
+    monkeypatch.setattr(machine, "_machine_facts", lambda device: pytest.fail("the child took the facts again"))
+    found = machine.fingerprint("cpu")
+    assert found["machine"] == "the-parents" and "numerics" in found and "command" in found
+    monkeypatch.setenv(machine.ENV_FACTS, json.dumps({**facts, "torch": "another"}))  # another torch: taken anew
+    monkeypatch.setattr(machine, "_machine_facts", lambda device: {"machine": "taken-here"})
+    assert machine.fingerprint("cpu")["machine"] == "taken-here"

@@ -217,3 +217,30 @@ def test_a_run_that_asked_for_compile_and_compiled_nothing_fails_loudly(monkeypa
     with pytest.raises(harness.CompileFellBack, match="compiled no graph"):
         train(mlp(), train_loader, test_loader, TrainSettings(epochs=1, lr=0.1, fast=ComputePath(compile=True)),
               log=quiet)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode, calls", [("default", 1), ("reduce-overhead", 3), ("max-autotune", 3)])
+def test_cuda_graph_modes_record_their_graphs_in_the_warm_up(mode, calls):
+    """CUDA graphs are recorded on a shape's second call: under those modes the warm-up calls each shape three
+    times, so that no recording lands in the timed loop."""
+    from benchmarks.train import harness
+
+    class Counting:
+        settings = TrainSettings(epochs=1, lr=0.1, fast=ComputePath(compile=True, compile_mode=mode))
+        steps = evals = 0
+
+        def state(self):
+            return {}
+
+        def load_state(self, state):
+            pass
+
+        def step(self, x, y):
+            Counting.steps += 1
+
+        def evaluate_batches(self, batches):
+            Counting.evals += 1
+
+    train_loader, test_loader = loaders()  # full batches and a remainder: two shapes
+    harness.warm_up(Counting(), train_loader, test_loader)
+    assert Counting.steps == calls * len(list(train_loader.shape_samples())) and Counting.evals == calls

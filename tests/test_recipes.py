@@ -135,7 +135,9 @@ def test_evaluations_per_epoch_are_spaced_and_off_the_clock():
     assert [e.examples for e in result.evals] == [128, 256, 384, 512, 640, 768, 896, 1024]
     seconds = [e.train_seconds for e in result.evals]
     assert seconds == sorted(seconds)
-    assert seconds[-1] == pytest.approx(result.final.train_seconds)  # the clock excludes the evaluations
+    # the step clock: training steps only, the evaluations off it and the warm-up beside it
+    assert seconds[-1] == pytest.approx(result.final.train_seconds - result.final.warmup_seconds)
+    assert result.final.tta_clock == "steps"
     assert result.epochs[-1].test_acc == result.evals[-1].test_acc
 
 

@@ -85,11 +85,12 @@ def augment(images: torch.Tensor, generator: torch.Generator, flip: bool, transl
     n, h, w = images.shape
     device = images.device
     if flip:
-        flipped = torch.rand(n, generator=generator).lt(0.5).to(device)
+        flipped = torch.rand(n, generator=generator, device=generator.device).lt(0.5).to(device)
         images = torch.where(flipped.view(n, 1, 1), images.flip(-1), images)
     if translate:
         t = translate
-        dy, dx = (torch.randint(-t, t + 1, (n,), generator=generator).to(device) for _ in range(2))
+        dy, dx = (torch.randint(-t, t + 1, (n,), generator=generator, device=generator.device).to(device)
+                  for _ in range(2))  # fmt: skip
         padded = F.pad(images, (t, t, t, t))
         rows = (torch.arange(h, device=device) + t - dy.view(n, 1)).view(n, h, 1)
         cols = (torch.arange(w, device=device) + t - dx.view(n, 1)).view(n, 1, w)
@@ -129,8 +130,9 @@ class DeviceLoader:
         # a last global batch smaller than the world is dropped, so that every rank takes the same number of steps
         self.rank, self.world = rank, world
         self.generator = torch.Generator().manual_seed(seed)
-        # its own stream, so that augmenting leaves the order of examples exactly as it is without
-        self.augment_generator = torch.Generator().manual_seed(seed + 1_000_003)
+        # its own stream, so that augmenting leaves the order of examples exactly as it is without; on the images'
+        # device, so that drawing flips and shifts needs no host-to-device copy (and no stream sync) per batch
+        self.augment_generator = torch.Generator(device=images.device).manual_seed(seed + 1_000_003)
 
     def _batches(self) -> list[tuple[int, int]]:
         """(start, size) of each global batch an epoch serves."""
@@ -148,9 +150,15 @@ class DeviceLoader:
 
     def shape_samples(self):
         """One batch of every size an epoch serves on this rank (the full batch, and the remainder where there is
-        one), from the front of the split: what a warm-up runs. Draws nothing from the shuffling generator."""
-        sizes = {len(range(self.rank, size, self.world)) for _, size in self._batches()}
-        for size in sorted(sizes, reverse=True):
+        one), from the front of the split: what a warm-up runs. Draws nothing from the shuffling generator.
+
+        Every rank yields as many as the rank with the most sizes (its last size repeated): under data parallelism
+        each warm-up step is a collective, and ranks that took different numbers of them would hang."""
+        per_rank = [sorted({len(range(r, size, self.world)) for _, size in self._batches()}, reverse=True)
+                    for r in range(self.world)]  # fmt: skip
+        sizes = per_rank[self.rank]
+        sizes = sizes + sizes[-1:] * (max(map(len, per_rank)) - len(sizes))
+        for size in sizes:
             yield prepare_batch(self.images[:size], self.resolution, self.channels_last), self.labels[:size]
 
     def __iter__(self):

@@ -13,6 +13,8 @@ present. It never holds the host name. The slug is what the suite groups and res
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import shutil
@@ -235,23 +237,49 @@ def git_state() -> dict:
     return {"commit": commit.strip() if commit else None, "dirty": bool(status.strip()) if status is not None else None}
 
 
-def fingerprint(device: str) -> dict:
-    """Everything a record says about where it ran (no host name)."""
+ENV_FACTS = "CNN_BENCH_MACHINE_FACTS"  # the parent's machine facts, handed to an isolated child (JSON)
+
+
+def machine_facts(device: str) -> dict:
+    """What does not change between the runs of one suite: the machine, its CPU and GPU, the software. Taken once
+    per process (``collect_env`` runs pip, lscpu and nvidia-smi: seconds), or handed down by the parent of an
+    isolated run in ``$CNN_BENCH_MACHINE_FACTS``, where it names the same device and torch."""
+    handed = os.environ.get(ENV_FACTS)
+    if handed:
+        try:
+            facts = json.loads(handed)
+            if facts.get("device") == device and facts.get("torch") == torch.__version__:
+                return facts
+        except ValueError:
+            pass
+    return _machine_facts(device)
+
+
+@lru_cache(maxsize=4)
+def _machine_facts_cached(device: str) -> str:
     info = _env_info()
     cpu = this_cpu()
-    return {
+    return json.dumps({
         "machine": machine_slug(device),
         "device": device,
         "device_name": device_name(device),
         "cpu": {**cpu.__dict__, "flags": list(cpu.flags), "native_bf16": cpu.native_bf16, "uarch": uarch(cpu)},
         "gpu": gpu_fingerprint(device) if device.startswith("cuda") else None,
-        "numerics": numerics(),
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "os": info.os,
-        "git": git_state(),
-        "command": command_line(),
-    }
+    })  # fmt: skip
+
+
+def _machine_facts(device: str) -> dict:
+    return json.loads(_machine_facts_cached(device))
+
+
+def fingerprint(device: str) -> dict:
+    """Everything a record says about where it ran (no host name): the machine facts, and what this run's process
+    has in force (the numerics switches), its code version and its command line."""
+    facts = machine_facts(device)
+    return {**facts, "numerics": numerics(), "git": git_state(), "command": command_line()}
 
 
 def command_line() -> str:

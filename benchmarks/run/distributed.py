@@ -45,11 +45,20 @@ def backend(device: str) -> str:
     return "nccl" if device.startswith("cuda") else "gloo"
 
 
+def bind_device(w: World, requested: str | None) -> None:
+    """Under torchrun on CUDA, make this rank's GPU the current device before anything touches CUDA (the plan's
+    device queries, the data): else every rank opens a context on GPU 0 first."""
+    if w.active and (requested is None or requested.startswith("cuda")) and torch.cuda.is_available():
+        torch.cuda.set_device(w.local_rank)
+
+
 def init(w: World, device: str) -> None:
     if w.active and not dist.is_initialized():
+        extra = {}
         if device.startswith("cuda"):
             torch.cuda.set_device(device)
-        dist.init_process_group(backend(device), timeout=timedelta(hours=2))
+            extra["device_id"] = torch.device(device)  # NCCL binds its communicator to this GPU, eagerly
+        dist.init_process_group(backend(device), timeout=timedelta(hours=2), **extra)
 
 
 def shard(items: list, w: World) -> list:

@@ -84,7 +84,10 @@ def finished(path: Path) -> bool:
 def run_isolated(config, path: Path, device: str, args: RunOptions, replace: bool) -> Outcome:
     before = path.stat().st_mtime_ns if path.exists() else None
     tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    from benchmarks.measure import machine
+
+    # the machine facts taken once, here: the child reuses them rather than running collect_env again
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", machine.ENV_FACTS: json.dumps(machine.machine_facts(device))}
     start = time.monotonic()
     process = subprocess.Popen(
         child_command(config, path, device, args, replace), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -43,6 +43,7 @@ def run_in_child(config: RunConfig, path: Path, dataset: Dataset, device: str, a
 def run_suite(args: RunOptions) -> int:
     started = time.monotonic()
     w = distributed.world()
+    distributed.bind_device(w, args.device)  # first: before the plan's CUDA queries
     from benchmarks.run.plan import resolve_device
 
     isolate = (
@@ -56,10 +57,10 @@ def run_suite(args: RunOptions) -> int:
         raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
     if isolate and args.ddp:
         raise UsageError("--ddp runs every rank in the one process torchrun started; it cannot be --isolate'd")
+    distributed.init(w, p.device)  # before the data: the process group, bound to this rank's device
     dataset = load_data(
         args.synthetic, args.data_dir, "cpu" if isolate else p.device
     )  # isolated: each child moves its own copy
-    distributed.init(w, p.device)
     say = print if w.rank == 0 else (lambda *a, **k: None)
     finished = records.read_records(out)  # every machine's: FLOPs for the estimates; this machine's: the rates
     estimates = [budget.estimate_seconds(c, finished) for c in p.configs]
