@@ -116,3 +116,55 @@ def test_an_isolated_child_reuses_the_parents_machine_facts(monkeypatch):
     monkeypatch.setenv(machine.ENV_FACTS, json.dumps({**facts, "torch": "another"}))  # another torch: taken anew
     monkeypatch.setattr(machine, "_machine_facts", lambda device: {"machine": "taken-here"})
     assert machine.fingerprint("cpu")["machine"] == "taken-here"
+
+
+def test_an_oom_retry_runs_outside_the_failed_steps_traceback(tmp_path, monkeypatch):
+    """The retry frees the failed attempt first: out of the except block (whose traceback holds the failed step's
+    tensors), after a garbage collection."""
+    import gc
+    import sys as system
+
+    import torch
+
+    from benchmarks import cli
+    from benchmarks.run import one
+
+    real_train, seen = one.train, []
+    monkeypatch.setattr(gc, "collect", lambda *a: seen.append("collected") or 0)
+
+    def oom_once(model, train_loader, *args, **kwargs):
+        seen.append(("exception being handled", system.exc_info()[0] is not None))
+        if train_loader.batch_size > 128:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real_train(model, train_loader, *args, **kwargs)
+
+    monkeypatch.setattr(one, "train", oom_once)
+    argv = ["run", "--out", str(tmp_path / "runs"), "--synthetic", "--train-subset", "512", "--test-subset", "128",
+            "--epochs", "1", "--seeds", "0", "--arch", "lenet", "--recipe", "d2l", "--oom-retry"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert seen[:3] == [("exception being handled", False), "collected", ("exception being handled", False)]
+
+
+def test_peak_memory_is_reset_after_the_warm_up(monkeypatch):
+    """The warm-up's copy of the state and autotuning's workspaces are not the run's peak."""
+    from benchmarks.train import harness
+    from tests.test_harness import loaders, mlp, quiet
+
+    order = []
+    real_warm_up = harness.warm_up
+    monkeypatch.setattr(harness, "warm_up", lambda *a: order.append("warm-up") or real_warm_up(*a))
+    monkeypatch.setattr(harness.memory, "reset_peak", lambda device: order.append("reset"))
+    train_loader, test_loader = loaders()
+    harness.train(mlp(), train_loader, test_loader, harness.TrainSettings(epochs=1, lr=0.1), log=quiet)
+    assert order == ["warm-up", "reset"]
+
+
+def test_augmentation_draws_on_the_images_device():
+    import torch
+
+    from benchmarks.data.device_data import DeviceLoader
+
+    images = torch.zeros(8, 28, 28, dtype=torch.uint8)
+    loader = DeviceLoader(images, torch.zeros(8, dtype=torch.int64), 4, 28, flip=True, translate=2)
+    assert loader.augment_generator.device == images.device
+    assert len(list(loader)) == 2
