@@ -27,6 +27,7 @@ TORCH_BUILDS = {
     "torchvision": ["torch==2.14.1", "torchvision==0.29.1"],
 }
 TEST_DEPS = PROJECT["optional-dependencies"]["test"]
+CLUSTER_DEPS = PROJECT["optional-dependencies"]["cluster"]  # the cluster tests run on a real one-node SLURM
 VERSIONS = (
     "import sys, torch; cuda = torch.cuda.is_available(); "
     "print(f'python {sys.version.split()[0]}, torch {torch.__version__}, '"
@@ -63,7 +64,7 @@ def ensure_data(session: nox.Session) -> None:
 @nox.parametrize("build", list(TORCH_BUILDS))
 def tests(session: nox.Session, build: str) -> None:
     """Unit and integration tests against each torch build (CPU is enough; the real-data tests need Fashion-MNIST)."""
-    install(session, *TEST_DEPS, build=build)
+    install(session, *TEST_DEPS, *CLUSTER_DEPS, build=build)
     session.run("python", "-c", VERSIONS)
     ensure_data(session)
     session.run("pytest", *(session.posargs or ["tests"]))

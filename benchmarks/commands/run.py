@@ -91,6 +91,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start no run that the records say cannot finish within N minutes of the suite's start; "
                              "the same command resumes")  # fmt: skip
     add_import_argument(parser)
+    cluster = parser.add_argument_group(
+        "cluster (--executor slurm: one SLURM job per run, as a job array, via submitit)"
+    )
+    cluster.add_argument("--executor", choices=("local", "slurm"), default="local",
+                         help="local: this process (default); slurm: the runs not done as a job array")  # fmt: skip
+    cluster.add_argument("--slurm-partition", help="the partition (default: the cluster's default)")
+    cluster.add_argument("--slurm-time", type=float, metavar="MINUTES", help="each job's time limit (default: 60)")
+    cluster.add_argument("--slurm-gpus-per-job", type=int, metavar="N")
+    cluster.add_argument("--slurm-cpus-per-job", type=int, metavar="N")
+    cluster.add_argument("--slurm-option", dest="slurm_options", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other sbatch option, e.g. account=lab or qos=short (repeatable)")  # fmt: skip
+    cluster.add_argument("--no-wait", action="store_true", help="submit, print the job ids, and return")
 
 
 def options(args: argparse.Namespace) -> RunOptions:
@@ -102,7 +114,7 @@ def options(args: argparse.Namespace) -> RunOptions:
         else:
             value = getattr(args, f.name)
             values[f.name] = tuple(value) if isinstance(value, list) else (() if value is None and f.name in (
-                "arch", "seeds", "recipe_parts", "imports") else value)  # fmt: skip
+                "arch", "seeds", "recipe_parts", "imports", "slurm_options") else value)  # fmt: skip
     return RunOptions(**values)
 
 

@@ -33,3 +33,10 @@ class RunOptions:
     run_timeout: float | None = None
     max_minutes: float | None = None
     imports: tuple[str, ...] = ()
+    executor: str = "local"  # "slurm": the runs not done become one SLURM job array (benchmarks.run.cluster)
+    slurm_partition: str | None = None
+    slurm_time: float | None = None  # minutes a job may run
+    slurm_gpus_per_job: int | None = None
+    slurm_cpus_per_job: int | None = None
+    slurm_options: tuple[str, ...] = ()  # KEY=VALUE, any other sbatch option
+    no_wait: bool = False  # submit, print the job ids, return

@@ -49,10 +49,17 @@ def run_suite(args: RunOptions) -> int:
     isolate = (
         args.isolate if args.isolate is not None else resolve_device(args.device).startswith("cuda") and not args.ddp
     )
+    if args.executor == "slurm":
+        from benchmarks.run import cluster
+
+        cluster.check(args)  # before anything is planned, loaded or submitted
+        isolate = True  # a job is a process of its own: the parent sizes no user entry itself
     p = plan(args, w, isolate=isolate)
     out = check_writable(args.out)
     if not p.configs:
         raise UsageError("nothing to run")
+    if args.executor == "slurm":
+        return submit_to_slurm(p, args, out, started)
     if args.run_timeout and not isolate:
         raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
     if isolate and args.ddp:
@@ -86,6 +93,41 @@ def run_suite(args: RunOptions) -> int:
     failed = [f"{run}: {status}" for run, status in outcomes if status not in ("ok", "skipped", "not started")]
     if failed:
         say(f"{len(failed)} run(s) failed: " + "; ".join(failed))
+        return 1
+    return 0
+
+
+def submit_to_slurm(p: Plan, args: RunOptions, out: Path, started: float) -> int:
+    """The runs not done as one SLURM job array (``benchmarks.run.cluster``); the same summary and exit status as
+    a local suite."""
+    from benchmarks.run import cluster
+
+    finished = records.read_records(out)
+    estimates = [budget.estimate_seconds(c, finished) for c in p.configs]
+    print(describe_plan(p, args, estimates), flush=True)
+    outcomes, pending = [], []
+    for config in p.configs:
+        path = out / config.file_name()
+        if not args.force and path.exists() and records.is_done(path, config):
+            print(f"{config.arch} seed {config.seed}: done already on {p.machine} ({path.name}), not submitted")
+            outcomes.append((f"{config.arch} seed {config.seed}", "skipped"))
+        else:
+            pending.append((config, path))
+    data = {}
+
+    def failed(config, status, detail, tail):
+        if "set" not in data:  # the data only where a record must be written here: its sizes go in it
+            data["set"] = load_data(args.synthetic, args.data_dir, "cpu")
+        return failed_record(config, data["set"], p.device, status, detail, output_tail=tail)
+
+    if pending:
+        outcomes += cluster.submit(pending, p.device, args, out, failed)
+    else:
+        print("nothing to submit: every planned run is done")
+    print(summary_line(outcomes, time.monotonic() - started, out / p.machine, args.out))
+    bad = [f"{run}: {status}" for run, status in outcomes if status not in ("ok", "skipped", "submitted")]
+    if bad:
+        print(f"{len(bad)} run(s) failed: " + "; ".join(bad))
         return 1
     return 0
 

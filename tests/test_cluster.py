@@ -1,0 +1,127 @@
+"""--executor slurm on a real one-node SLURM cluster (``.ci/slurm-up`` starts it; skipped, saying why, where it
+cannot): a sweep as a job array, resubmission, a cancelled job, a bad partition."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks import cli, records
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--synthetic", "--train-subset", "256", "--test-subset", "128", "--epochs", "1"]
+SLEEPER = '''
+import os
+import time
+
+from torch import nn
+
+from archs import register_model
+
+
+class Sleeps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        time.sleep(float(os.environ.get("SLEEPS_SECONDS", "0")))
+        return self.linear(x.flatten(1))
+
+
+@register_model("sleeps", input_size=28, min_input_size=28, max_input_size=28)
+def sleeps(in_channels=1, num_classes=10):
+    """Sleeps $SLEEPS_SECONDS in each forward pass."""
+    return Sleeps()
+'''
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    pytest.importorskip("submitit", reason="submitit is not installed (pip install submitit)")
+    if sys.platform != "linux":
+        pytest.skip("a one-node SLURM needs Linux")
+    up = subprocess.run(["bash", str(ROOT / ".ci" / "slurm-up")], capture_output=True, text=True, timeout=600)
+    if up.returncode != 0:
+        pytest.skip(f"no SLURM cluster could be started here: {up.stderr.strip()[-300:]}")
+
+
+def suite(out, *argv, env=None):
+    command = [sys.executable, "-m", "benchmarks", "run", "--executor", "slurm", "--out", str(out), *QUICK, *argv]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def found(out):
+    return sorted((r.arch, r.config.seed, r.status) for r in records.read_records(out))
+
+
+def test_a_sweep_is_a_job_array_each_run_once_and_a_resubmission_submits_nothing(slurm, tmp_path):
+    first = suite(tmp_path / "runs", "--arch", "lenet", "lenet-bn", "--seeds", "0", "1")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "submitted 4 run(s) as SLURM job array" in first.stdout
+    assert found(tmp_path / "runs") == [("lenet", 0, "ok"), ("lenet", 1, "ok"), ("lenet-bn", 0, "ok"),
+                                        ("lenet-bn", 1, "ok")]  # fmt: skip
+    assert len(list((tmp_path / "runs").rglob("*.json"))) == 4  # each once
+    again = suite(tmp_path / "runs", "--arch", "lenet", "lenet-bn", "--seeds", "0", "1")
+    assert (
+        again.returncode == 0
+        and "nothing to submit" in again.stdout
+        and "run(s) as SLURM job array" not in again.stdout
+    )
+    assert again.stdout.strip().splitlines()[-1].startswith("suite done in ") and "4 skipped" in again.stdout
+
+
+def test_a_cancelled_job_is_a_crashed_record_and_the_next_submission_retries_it(slurm, tmp_path):
+    module = tmp_path / "sleeper.py"
+    module.write_text(SLEEPER)
+    command = [sys.executable, "-m", "benchmarks", "run", "--executor", "slurm", "--out", str(tmp_path / "runs"),
+               *QUICK, "--seeds", "0", "--import", str(module), "--arch", "sleeps"]  # fmt: skip
+    env = {**os.environ, "SLEEPS_SECONDS": "30"}
+    parent = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)  # fmt: skip
+    job = None
+    deadline = time.monotonic() + 180
+    lines = []
+    while time.monotonic() < deadline:
+        line = parent.stdout.readline()
+        lines.append(line)
+        if "submitted 1 run(s)" in line:
+            job = line.rsplit("= ", 1)[1].strip()
+        if job and "running" in line:
+            time.sleep(3)
+            break
+    assert job, "".join(lines)
+    subprocess.run(["scancel", job], check=True)
+    rest, _ = parent.communicate(timeout=180)
+    assert parent.returncode == 1, "".join(lines) + rest
+    ((arch, seed, status),) = found(tmp_path / "runs")
+    (record,) = records.read_records(tmp_path / "runs")
+    assert status == "crashed" and "CANCELLED" in record.error and f"SLURM job {job}" in record.error
+    retry = subprocess.run(command, cwd=ROOT, env={**os.environ, "SLEEPS_SECONDS": "0"}, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert retry.returncode == 0 and "submitted 1 run(s)" in retry.stdout
+    assert found(tmp_path / "runs") == [("sleeps", 0, "ok")]
+
+
+def test_an_unknown_partition_is_refused_before_anything_is_submitted(slurm, tmp_path):
+    before = subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout
+    done = suite(tmp_path / "runs", "--arch", "lenet", "--seeds", "0", "--slurm-partition", "no-such-partition")
+    assert done.returncode == cli.EXIT_USAGE and done.stderr.count("\n") == 1
+    assert "--slurm-partition no-such-partition: no such partition" in done.stderr
+    assert not (tmp_path / "runs").exists()  # nothing planned into it, nothing submitted
+    assert subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout == before
+
+
+def test_without_submitit_slurm_is_one_line_saying_how_to_install_it(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "submitit" else real(name, *a))
+    argv = ["run", "--executor", "slurm", "--out", str(tmp_path / "runs"), *QUICK, "--arch", "lenet"]
+    assert cli.main(argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install submitit" in err
