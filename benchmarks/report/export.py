@@ -50,7 +50,10 @@ def rows(groups: list[summary_io.Group]) -> pd.DataFrame:
                 "torch": ", ".join(g.torch_versions), "commits": " ".join(s.commits),
             }  # fmt: skip
             out.append(row)
-    return pd.DataFrame(out, columns=COLUMNS)
+    frame = pd.DataFrame(out, columns=COLUMNS)
+    for column in ("train_subset", "params"):  # counts stay integers where a row lacks one
+        frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def to_csv(groups: list[summary_io.Group]) -> str:
@@ -60,4 +63,6 @@ def to_csv(groups: list[summary_io.Group]) -> str:
 def to_json(groups: list[summary_io.Group]) -> str:
     frame = rows(groups)
     frame = frame.astype(object).where(frame.notna(), None)  # JSON null, not NaN, for what is not there
-    return json.dumps(frame.to_dict(orient="records"), indent=1) + "\n"
+    rows_ = [{k: (int(v) if hasattr(v, "item") and float(v).is_integer() and k in ("train_subset", "params") else v)
+              for k, v in row.items()} for row in frame.to_dict(orient="records")]  # fmt: skip
+    return json.dumps(rows_, indent=1, default=str) + "\n"
