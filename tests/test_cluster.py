@@ -125,3 +125,15 @@ def test_without_submitit_slurm_is_one_line_saying_how_to_install_it(tmp_path, c
     assert cli.main(argv) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install submitit" in err
+
+
+def test_a_job_at_its_time_limit_is_a_timeout_record(slurm, tmp_path):
+    """submitit signals a job 90 s before its limit and ends it ("timed-out"): a one-minute limit is reached at once."""
+    module = tmp_path / "sleeper.py"
+    module.write_text(SLEEPER)
+    done = suite(tmp_path / "runs", "--seeds", "0", "--import", str(module), "--arch", "sleeps", "--slurm-time", "1",
+                 env={"SLEEPS_SECONDS": "5"})  # fmt: skip
+    assert done.returncode == 1, done.stdout[-2000:]
+    (record,) = records.read_records(tmp_path / "runs")
+    assert record.status == "timeout" and "time limit" in record.error
+    assert any("timed-out" in line for line in record.output_tail)

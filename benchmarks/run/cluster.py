@@ -157,10 +157,16 @@ def watch(entries, device: str, failed_record, say=print) -> list[tuple[str, str
             outcomes.append((label, record.status))
             continue
         state, reason = seen[job.job_id]
-        status = "timeout" if state.startswith("TIMEOUT") or reason == "TimeLimit" else "crashed"
+        tail = _tail(job)
+        # submitit ends a job near its time limit itself (SIGUSR2, "timed-out and not checkpointable"): SLURM then
+        # says FAILED, the log says why
+        timed_out = state.startswith("TIMEOUT") or reason == "TimeLimit" or any("timed-out" in t for t in tail)
+        status = "timeout" if timed_out else "crashed"
         detail = f"SLURM job {job.job_id} ended {state}" + (f" ({reason})" if reason and reason != "None" else "")
+        if timed_out and not state.startswith("TIMEOUT"):
+            detail += f": its time limit ({job.job_id}'s --slurm-time) was reached"
         say(f"  {label}: {status}: {detail}")
-        failed = failed_record(config, status, detail, _tail(job))
+        failed = failed_record(config, status, detail, tail)
         if not records.write_first(path, failed):
             record, _ = records.read_record(path)
             outcomes.append((label, record.status if record else status))
