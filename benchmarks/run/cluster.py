@@ -153,18 +153,25 @@ def watch(entries, device: str, failed_record, say=print) -> list[tuple[str, str
     outcomes = []
     for label, job, (config, path) in entries:
         record, _ = records.read_record(path) if path.exists() else (None, None)
-        if record is not None and (record.status in records.DONE or record.status in ("oom", "error")):
+        # submitit ends a job near its time limit itself (SIGUSR2: "timed-out and not checkpointable"), raising
+        # in whatever the job was doing: SLURM then says FAILED, and a run caught mid-training records it as an
+        # error; the log or that error says why
+        ended_by_submitit = record is not None and "timed-out" in (record.error or "")
+        if (
+            record is not None
+            and (record.status in records.DONE or record.status in ("oom", "error"))
+            and not (ended_by_submitit)
+        ):
             outcomes.append((label, record.status))
             continue
         state, reason = seen[job.job_id]
         tail = _tail(job)
-        # submitit ends a job near its time limit itself (SIGUSR2, "timed-out and not checkpointable"): SLURM then
-        # says FAILED, the log says why
-        timed_out = state.startswith("TIMEOUT") or reason == "TimeLimit" or any("timed-out" in t for t in tail)
+        timed_out = (state.startswith("TIMEOUT") or reason == "TimeLimit" or ended_by_submitit
+                     or any("timed-out" in t for t in tail))  # fmt: skip
         status = "timeout" if timed_out else "crashed"
         detail = f"SLURM job {job.job_id} ended {state}" + (f" ({reason})" if reason and reason != "None" else "")
         if timed_out and not state.startswith("TIMEOUT"):
-            detail += f": its time limit ({job.job_id}'s --slurm-time) was reached"
+            detail += ": its time limit (--slurm-time) was reached"
         say(f"  {label}: {status}: {detail}")
         failed = failed_record(config, status, detail, tail)
         if not records.write_first(path, failed):
