@@ -124,7 +124,10 @@ def test_a_signal_stops_the_childs_group_and_the_suite_and_the_same_command_resu
     command = [sys.executable, "-m", "benchmarks", "run", "--out", str(out), *QUICK, "--import", trouble,
                "--arch", "lenet", "sleeps"]  # fmt: skip
     env = {**os.environ, "SLEEPS_SECONDS": "30", "PYTHONUNBUFFERED": "1"}
-    parent = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal delivers it: a process started in the background of a shell without job control
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
+    parent = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     child = None
     deadline = time.monotonic() + 120
     seen = []
