@@ -10,33 +10,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks import cli, records
+from tests.test_isolation import TROUBLE
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--synthetic", "--train-subset", "256", "--test-subset", "128", "--epochs", "1"]
-SLEEPER = '''
-import os
-import time
-
-from torch import nn
-
-from archs import register_model
-
-
-class Sleeps(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(28 * 28, 10)
-
-    def forward(self, x):
-        time.sleep(float(os.environ.get("SLEEPS_SECONDS", "0")))
-        return self.linear(x.flatten(1))
-
-
-@register_model("sleeps", input_size=28, min_input_size=28, max_input_size=28)
-def sleeps(in_channels=1, num_classes=10):
-    """Sleeps $SLEEPS_SECONDS in each forward pass."""
-    return Sleeps()
-'''
+SLEEPER = TROUBLE  # its `sleeps` entry sleeps $SLEEPS_SECONDS in each forward pass
 
 
 @pytest.fixture(scope="module")

@@ -89,8 +89,16 @@ def run_suite(args: RunOptions) -> int:
     finally:
         distributed.finish()
     outcomes = [o for rank_outcomes in everyone for o in rank_outcomes]
-    say(summary_line(outcomes, time.monotonic() - started, out / p.machine, args.out))
-    failed = [f"{run}: {status}" for run, status in outcomes if status not in ("ok", "skipped", "not started")]
+    return finish(outcomes, started, out / p.machine, args.out, say)
+
+
+NOT_FAILED = ("ok", "skipped", "not started", "submitted")
+
+
+def finish(outcomes: list[tuple[str, str]], started: float, folder: Path, runs: str, say=print) -> int:
+    """The suite's end, local or on SLURM: the summary line, the failures named, and the exit status."""
+    say(summary_line(outcomes, time.monotonic() - started, folder, runs))
+    failed = [f"{run}: {status}" for run, status in outcomes if status not in NOT_FAILED]
     if failed:
         say(f"{len(failed)} run(s) failed: " + "; ".join(failed))
         return 1
@@ -124,12 +132,7 @@ def submit_to_slurm(p: Plan, args: RunOptions, out: Path, started: float) -> int
         outcomes += cluster.submit(pending, p.device, args, out, failed)
     else:
         print("nothing to submit: every planned run is done")
-    print(summary_line(outcomes, time.monotonic() - started, out / p.machine, args.out))
-    bad = [f"{run}: {status}" for run, status in outcomes if status not in ("ok", "skipped", "submitted")]
-    if bad:
-        print(f"{len(bad)} run(s) failed: " + "; ".join(bad))
-        return 1
-    return 0
+    return finish(outcomes, started, out / p.machine, args.out)
 
 
 def summary_line(outcomes: list[tuple[str, str]], seconds: float, folder: Path, runs: str = "results/runs") -> str:
