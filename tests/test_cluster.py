@@ -115,3 +115,103 @@ def test_a_job_at_its_time_limit_is_a_timeout_record(slurm, tmp_path):
     (record,) = records.read_records(tmp_path / "runs")
     assert record.status == "timeout" and "time limit" in record.error
     assert any("timed-out" in line for line in record.output_tail)
+
+
+def _read_until(parent, wanted, lines, seconds=180):
+    """Lines of ``parent``'s output up to the first holding ``wanted`` (appended to ``lines``); that line."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = parent.stdout.readline()
+        lines.append(line)
+        if wanted in line or not line:
+            return line
+    return ""
+
+
+def test_a_preempted_job_is_requeued_and_its_run_recorded_once(slurm, tmp_path):
+    """A job of the `urgent` partition takes the whole node: SLURM preempts the sweep's job (submitit's signal, then
+    its requeue), the run starts again from its first step and is recorded once, ok, saying SLURM restarted it."""
+    if "urgent" not in subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True).stdout.split():
+        pytest.skip("this SLURM has no `urgent` partition to preempt with (.ci/slurm-up writes one)")
+    module = tmp_path / "sleeper.py"
+    module.write_text(SLEEPER)
+    command = [sys.executable, "-m", "benchmarks", "run", "--executor", "slurm", "--out", str(tmp_path / "runs"),
+               *QUICK, "--seeds", "0", "--import", str(module), "--arch", "sleeps"]  # fmt: skip
+    parent = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "SLEEPS_SECONDS": "2"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    lines = []
+    job = _read_until(parent, "submitted 1 run(s)", lines).rsplit("= ", 1)[-1].strip()
+    assert job and "running" in _read_until(parent, "running", lines), "".join(lines)
+    time.sleep(3)  # into its training
+    urgent = subprocess.run(["sbatch", "-p", "urgent", "-c", str(os.cpu_count()), "-o", "/dev/null", "--wrap",
+                             "sleep 1"], capture_output=True, text=True, check=True)  # fmt: skip
+    assert "SLURM requeued job" in _read_until(parent, "SLURM requeued job", lines), "".join(lines) + urgent.stdout
+    # SLURM holds a requeued batch job for two minutes before it may start again; the test does not wait them out
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+    rest, _ = parent.communicate(timeout=300)
+    assert parent.returncode == 0, "".join(lines) + rest
+    (record,) = records.read_records(tmp_path / "runs")
+    assert record.status == "ok" and record.env["scheduler"] == {"name": "slurm", "job": job, "restarts": 1}
+    log = "".join(p.read_text() for p in (tmp_path / "runs" / ".slurm").rglob("*.out"))
+    assert "this job is preempted" in log  # submitit's handler took it as a preemption, not a timeout
+
+
+def test_ddp_is_one_job_running_torchrun_over_its_ranks(slurm, tmp_path):
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("a 2-rank job needs 2 CPUs on the node")
+    argv = ("--arch", "lenet", "lenet-bn", "--seeds", "0", "--device", "cpu", "--ddp", "--slurm-cpus-per-job", "2")
+    first = suite(tmp_path / "runs", *argv)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    line = next(t for t in first.stdout.splitlines() if t.startswith("submitted"))
+    assert line.startswith("submitted 2 run(s) as one SLURM job ") and "over its 2 ranks" in line
+    job = line.split("one SLURM job ")[1].split(",")[0]
+    found_records = records.read_records(tmp_path / "runs")
+    assert sorted(r.arch for r in found_records) == ["lenet", "lenet-bn"]
+    for record in found_records:
+        assert record.status == "ok" and record.data_parallel.world_size == 2
+        assert record.env["scheduler"]["job"] == job  # both trained in that one job
+    again = suite(tmp_path / "runs", *argv)
+    assert again.returncode == 0 and "nothing to submit" in again.stdout
+
+
+def test_ddp_without_the_jobs_ranks_is_refused_before_anything_is_submitted(slurm, tmp_path):
+    before = subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout
+    done = suite(tmp_path / "runs", "--arch", "lenet", "--seeds", "0", "--device", "cpu", "--ddp")
+    assert done.returncode == cli.EXIT_USAGE and done.stderr.count("\n") == 1
+    assert "--slurm-cpus-per-job N" in done.stderr
+    assert subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout == before
+
+
+def test_the_ddp_jobs_command_asks_for_the_same_suite(tmp_path, monkeypatch):
+    """What the job runs under torchrun parses back to the submitted options, less the submission's own, with its
+    paths absolute (the job may start in another folder)."""
+    from benchmarks.commands import run as run_command
+    from benchmarks.run.cluster import suite_argv
+
+    def parsed(argv):
+        parser = cli.build_parser(["run", *argv])
+        return run_command.options(parser.parse_args(["run", *argv]))
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.py").write_text("")
+    here = ["--arch", "lenet", "nin*", "--seeds", "0", "1", "--epochs", "2", "--lr", "0.01", "--recipe-set",
+            "label_smoothing=0", "--recipe-set", "init=xavier", "--no-channels-last", "--compile", "--precision",
+            "bf16", "--synthetic", "--train-subset", "256", "--ddp", "--no-isolate", "--max-minutes", "5",
+            "--device", "cuda"]  # fmt: skip
+    paths = ["--out", "runs", "--data-dir", "data", "--import", "mine.py"]
+    absolute = ["--out", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data"), "--import",
+                str(tmp_path / "mine.py")]  # fmt: skip
+    submission = ["--executor", "slurm", "--slurm-partition", "gpu", "--slurm-time", "30", "--slurm-gpus-per-job",
+                  "8", "--slurm-option", "account=lab", "--no-wait"]  # fmt: skip
+    assert parsed(suite_argv(parsed(here + paths + submission))) == parsed(here + absolute)
+
+
+def test_a_job_on_another_machine_than_planned_is_refused(tmp_path):
+    pytest.importorskip("submitit")
+    import json
+
+    from benchmarks.run.slurm_jobs import MachineMismatch, OneRun
+
+    with pytest.raises(MachineMismatch, match="planned on the submitting machine, gpu-elsewhere"):
+        OneRun()(json.dumps({"machine": "gpu-elsewhere"}), str(tmp_path / "r.json"), "cpu", [])
+    assert not (tmp_path / "r.json").exists()

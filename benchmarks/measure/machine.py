@@ -279,7 +279,21 @@ def fingerprint(device: str) -> dict:
     """Everything a record says about where it ran (no host name): the machine facts, and what this run's process
     has in force (the numerics switches), its code version and its command line."""
     facts = machine_facts(device)
-    return {**facts, "numerics": numerics(), "git": git_state(), "command": command_line()}
+    found = {**facts, "numerics": numerics(), "git": git_state(), "command": command_line()}
+    job = scheduler_job()
+    return {**found, "scheduler": job} if job else found
+
+
+def scheduler_job() -> dict | None:
+    """The SLURM job this process runs in, from the variables SLURM sets in it: its id (``ARRAYID_TASK`` in an
+    array) and how many times SLURM restarted it (a preempted or requeued job starts again from its first step);
+    None outside SLURM."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return {"name": "slurm", "job": f"{array}_{task}" if array and task else job,
+            "restarts": int(os.environ.get("SLURM_RESTART_COUNT") or 0)}  # fmt: skip
 
 
 def command_line() -> str:

@@ -1,13 +1,19 @@
-"""``--executor slurm``: the planned runs that are not done, as one SLURM job array, one run per job (submitit).
+"""``--executor slurm``: the planned runs that are not done, as one SLURM job array, one run per job (submitit);
+with ``--ddp``, as one job of N ranks that runs them all under torchrun, each data-parallel.
 
 The way clusters run sweeps (TorchBench through submitit, fairseq and Hydra's launcher, MLPerf's sbatch): every run
 is queued, timed and ended on its own. Each job runs exactly what an isolated run's child runs
-(``benchmarks.run.isolation``), so it writes its own record into the same folder, atomically, never over a finished
-one. The submitting command watches the jobs (``squeue``, and ``scontrol`` for a job that has left the queue: no
-accounting database is needed) until they end, or returns at once with ``--no-wait``. A job that ends without a
-record (cancelled, killed for time, a node failure, preempted) gets a ``timeout`` or ``crashed`` record from here,
-with SLURM's state and reason and the job's last lines; the same command again submits only what is not done.
-"""
+(``benchmarks.run.slurm_jobs``), so it writes its own record into the same folder, atomically, never over a
+finished one. The submitting command watches the jobs (one ``squeue`` a poll, and ``scontrol`` for a job that has
+left the queue: no accounting database is needed) until they end, or returns at once with ``--no-wait``. A
+preempted job is requeued (submitit's checkpointing) and starts its run again; a job that ends without a record
+(cancelled, killed for time, a node failure, preempted where the cluster cancels rather than requeues) gets a
+``timeout`` or ``crashed`` record from here, with SLURM's state and reason and the job's last lines; the same
+command again submits only what is not done.
+
+The command plans on the machine it runs on (the compute path, the machine's folder of records): submit from a
+machine like the partition's nodes. A job on a node that is not that machine refuses to run (``MachineMismatch``)
+rather than file its record under the wrong machine."""
 
 from __future__ import annotations
 
@@ -40,8 +46,10 @@ def check(args: RunOptions) -> None:
         raise UsageError("--executor slurm needs submitit: pip install submitit (or the project's [cluster] extra)")
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
         raise UsageError("--executor slurm: no SLURM here (sbatch and sinfo are not on PATH)")
-    if args.ddp:
-        raise UsageError("--executor slurm with --ddp is not supported yet: run torchrun inside one sbatch job")
+    if args.run_timeout:
+        raise UsageError("--run-timeout limits a local isolated run; on SLURM each job's limit is --slurm-time")
+    if args.ddp and args.isolate:
+        raise UsageError("--ddp runs every rank in the one process torchrun started; it cannot be --isolate'd")
     for flag, value in (("--slurm-time", args.slurm_time), ("--slurm-gpus-per-job", args.slurm_gpus_per_job),
                         ("--slurm-cpus-per-job", args.slurm_cpus_per_job)):  # fmt: skip
         if value is not None and not value > 0:
@@ -57,24 +65,23 @@ def check(args: RunOptions) -> None:
                              f"{', '.join(partitions) or 'none'}")  # fmt: skip
 
 
-def run_job(config_json: str, record: str, device: str, flags: list[str]) -> int:
-    """One SLURM job: exactly an isolated run's child (its record written by it, never over a finished one)."""
-    from benchmarks.run import isolation
-
-    return isolation.child_main(["--config", config_json, "--record", record, "--device", device, *flags])
-
-
-def _state(job_id: str) -> tuple[str, str]:
-    """(state, reason) of a job: from squeue while it is queued or running, else from scontrol (finished jobs stay
-    in the controller for MinJobAge); ("UNKNOWN", "") when neither knows it."""
-    queued = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T|%r"], capture_output=True, text=True)
-    line = queued.stdout.strip().splitlines()
-    if queued.returncode == 0 and line:
-        state, _, reason = line[0].partition("|")
-        return state, reason
-    shown = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True)
-    fields = dict(part.split("=", 1) for part in shown.stdout.split() if "=" in part)
-    return fields.get("JobState", "UNKNOWN"), fields.get("Reason", "")
+def _states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """(state, reason) of each job: one ``squeue`` for those queued or running, ``scontrol`` for a job that has left
+    the queue (finished jobs stay in the controller for MinJobAge); ("UNKNOWN", "") where neither knows it."""
+    states = {}
+    queued = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(job_ids), "-o", "%i|%T|%r"], capture_output=True,
+                            text=True)  # fmt: skip
+    for line in queued.stdout.splitlines():
+        job, _, rest = line.strip().partition("|")
+        state, _, reason = rest.partition("|")
+        if job in job_ids:
+            states[job] = (state, reason)
+    for job in job_ids:
+        if job not in states:
+            shown = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True)
+            fields = dict(part.split("=", 1) for part in shown.stdout.split() if "=" in part)
+            states[job] = (fields.get("JobState", "UNKNOWN"), fields.get("Reason", ""))
+    return states
 
 
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "STAGE_OUT"}
@@ -90,16 +97,64 @@ def _tail(job) -> list[str]:
     return text.splitlines()[-TAIL_LINES:]
 
 
-def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions, out: Path, failed_record,
-           say=print) -> list[tuple[str, str]]:  # fmt: skip
-    """Submit ``pending`` as one job array; watch it to the end (unless ``--no-wait``); (run, status) of each."""
-    import dataclasses
-    import json
+def ddp_ranks(args: RunOptions, device: str) -> int:
+    """The ranks of a ``--ddp`` job: its GPUs on CUDA, its CPUs on a CPU (torchrun gives each one thread)."""
+    gpu = device.startswith("cuda")
+    flag, ranks = ("--slurm-gpus-per-job", args.slurm_gpus_per_job) if gpu else ("--slurm-cpus-per-job",
+                                                                              args.slurm_cpus_per_job)  # fmt: skip
+    if not ranks or ranks < 2:
+        raise UsageError(f"--executor slurm --ddp on {device}: one job of N ranks, one per {'GPU' if gpu else 'CPU'}, "
+                         f"needs {flag} N with N >= 2 (it is {ranks})")  # fmt: skip
+    return ranks
 
+
+SUBMISSION_ONLY = {"executor", "no_wait", "slurm_partition", "slurm_time", "slurm_gpus_per_job", "slurm_cpus_per_job",
+                   "slurm_options"}  # fmt: skip
+FLAG = {"recipe_parts": "--recipe-set", "imports": "--import"}
+
+
+def _import_spec(spec: str) -> str:
+    """An --import that names a file, made absolute (the job may start elsewhere); a module name as it is."""
+    return str(Path(spec).resolve()) if spec.endswith(".py") or Path(spec).exists() else spec
+
+
+def suite_argv(args: RunOptions) -> list[str]:
+    """``args`` as the ``python -m benchmarks run`` arguments that ask for the same suite in one process (what a
+    ``--ddp`` job runs under torchrun): every option but the submission's, the paths made absolute."""
+    import dataclasses
+
+    argv = []
+    for f in dataclasses.fields(RunOptions):
+        value, flag = getattr(args, f.name), FLAG.get(f.name, "--" + f.name.replace("_", "-"))
+        if f.name in SUBMISSION_ONLY or value is None or value is False or value == ():
+            continue
+        if f.name == "compute":
+            for name, part in value.items():
+                if isinstance(part, bool):
+                    argv.append(f"--{'' if part else 'no-'}{name.replace('_', '-')}")
+                elif part is not None:
+                    argv += [f"--{name.replace('_', '-')}", str(part)]
+        elif f.name in ("out", "data_dir"):
+            argv += [flag, str(Path(value).resolve())]
+        elif f.name in FLAG:  # repeatable: the flag before each value
+            for item in value:
+                argv += [flag, _import_spec(item) if f.name == "imports" else item]
+        elif isinstance(value, tuple):
+            argv += [flag, *map(str, value)]
+        elif value is True:
+            argv.append(flag)
+        else:
+            argv += [flag, str(value)]
+    if args.isolate is False:
+        argv.append("--no-isolate")
+    return argv
+
+
+def _executor(args: RunOptions, folder: Path):
     import submitit
 
-    folder = out / ".slurm"
-    executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
+    # max_num_timeout 0: a job at its time limit is not requeued (it would only reach it again); a preempted one is
+    executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm", slurm_max_num_timeout=0)
     parameters = {"name": "cnn-bench", "timeout_min": int(args.slurm_time or DEFAULT_MINUTES),
                   "stderr_to_stdout": True}  # fmt: skip
     if args.slurm_partition:
@@ -112,22 +167,49 @@ def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions,
     if extra:
         parameters["slurm_additional_parameters"] = extra
     executor.update_parameters(**parameters)
-    flags = (["--synthetic"] if args.synthetic else []) + (["--data-dir", args.data_dir] if args.data_dir else [])
-    flags += (["--oom-retry"] if args.oom_retry else []) + (["--replace"] if args.force else [])
-    for spec in args.imports:
-        flags += ["--import", spec]
-    configs = [json.dumps(dataclasses.asdict(c)) for c, _ in pending]
-    try:
-        jobs = executor.map_array(run_job, configs, [str(p) for _, p in pending], [device] * len(pending),
-                                  [flags] * len(pending))  # fmt: skip
-    except submitit.core.utils.FailedJobError as err:
-        raise UsageError(f"sbatch refused the array: {str(err).strip().splitlines()[-1]}") from None
+    return executor
+
+
+def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions, out: Path, failed_record,
+           say=print, ranks: int = 1) -> list[tuple[str, str]]:  # fmt: skip
+    """Submit ``pending`` as one job array, or (``--ddp``) as one job of ``ranks`` ranks that runs them all; watch
+    it to the end (unless ``--no-wait``); (run, status) of each."""
+    import dataclasses
+    import json
+
+    import submitit
+
+    from benchmarks.run.slurm_jobs import DataParallelSuite, OneRun
+
+    executor = _executor(args, out / ".slurm")
     labels = [f"{c.arch} seed {c.seed}" for c, _ in pending]
-    say(f"submitted {len(jobs)} run(s) as SLURM job array {jobs[0].job_id.split('_')[0]}: "
-        + ", ".join(f"{label} = {job.job_id}" for label, job in zip(labels, jobs)))  # fmt: skip
+    try:
+        if args.ddp:
+            executor.update_parameters(nodes=1, tasks_per_node=1)  # one torchrun, which starts the ranks
+            job = executor.submit(DataParallelSuite(), ranks, suite_argv(args), pending[0][0].machine, device)
+            jobs = [job] * len(pending)
+        else:
+            flags = ["--synthetic"] if args.synthetic else []
+            flags += ["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else []
+            flags += (["--oom-retry"] if args.oom_retry else []) + (["--replace"] if args.force else [])
+            for spec in args.imports:
+                flags += ["--import", _import_spec(spec)]
+            configs = [json.dumps(dataclasses.asdict(c)) for c, _ in pending]
+            jobs = executor.map_array(OneRun(), configs, [str(p) for _, p in pending], [device] * len(pending),
+                                      [flags] * len(pending))  # fmt: skip
+    except submitit.core.utils.FailedJobError as err:
+        what = "job" if args.ddp else "array"
+        raise UsageError(f"sbatch refused the {what}: {str(err).strip().splitlines()[-1]}") from None
+    first = jobs[0].job_id.split("_")[0]
+    if args.ddp:
+        say(f"submitted {len(pending)} run(s) as one SLURM job {first}, each run data-parallel over its {ranks} "
+            f"ranks (torchrun): {', '.join(labels)}")  # fmt: skip
+    else:
+        say(f"submitted {len(jobs)} run(s) as SLURM job array {first}: "
+            + ", ".join(f"{label} = {job.job_id}" for label, job in zip(labels, jobs)))  # fmt: skip
     if args.no_wait:
-        say(f"not waiting: `squeue -j {jobs[0].job_id.split('_')[0]}` shows them; when they end, the same command "
-            "records any that ended without a record and resubmits only what is not done")  # fmt: skip
+        say(f"not waiting: `squeue -j {first}` shows them; when they end, the same command records any that ended "
+            "without a record and resubmits only what is not done")  # fmt: skip
         return [(label, "submitted") for label in labels]
     return watch(list(zip(labels, jobs, pending)), device, failed_record, say)
 
@@ -136,10 +218,16 @@ def watch(entries, device: str, failed_record, say=print) -> list[tuple[str, str
     """Poll the jobs until none is queued or running, printing the counts when they change; then each run's
     status, from its record, or the failed record written here for a job that left none."""
     seen, last = {}, None
+    names = {}  # job id -> the runs it holds (a --ddp job holds them all)
+    for label, job, _ in entries:
+        names.setdefault(job.job_id, []).append(label)
     while True:
-        states = {job.job_id: _state(job.job_id) for _, job, _ in entries if seen.get(job.job_id, ("",))[0] in
-                  ("", *ACTIVE)}  # fmt: skip
-        seen.update(states)
+        polled = [job for job in names if seen.get(job, ("",))[0] in ("", *ACTIVE)]
+        for job, (state, reason) in _states(polled).items():
+            if seen.get(job, ("",))[0] in ("RUNNING", "COMPLETING") and state in ("PENDING", "REQUEUED"):
+                say(f"  {', '.join(names[job])}: SLURM requeued job {job} (preempted, or requeued by hand); it starts "
+                    "again from its first step", flush=True)  # fmt: skip
+            seen[job] = (state, reason)
         counts = {}
         for state, _ in seen.values():
             counts[state] = counts.get(state, 0) + 1

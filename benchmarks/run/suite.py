@@ -12,6 +12,8 @@ import dataclasses
 import time
 from pathlib import Path
 
+import torch
+
 from benchmarks import records
 from benchmarks.data.device_data import Dataset
 from benchmarks.errors import UsageError
@@ -49,17 +51,24 @@ def run_suite(args: RunOptions) -> int:
     isolate = (
         args.isolate if args.isolate is not None else resolve_device(args.device).startswith("cuda") and not args.ddp
     )
+    ranks = 1
     if args.executor == "slurm":
         from benchmarks.run import cluster
 
         cluster.check(args)  # before anything is planned, loaded or submitted
         isolate = True  # a job is a process of its own: the parent sizes no user entry itself
+        if args.ddp:  # planned as the job's torchrun will plan it: one run over all its ranks
+            device = resolve_device(args.device)
+            ranks = cluster.ddp_ranks(args, device)
+            w = distributed.World(size=ranks)
+            if device == "cpu":
+                torch.set_num_threads(1)  # torchrun gives each rank one thread: the machine its records will name
     p = plan(args, w, isolate=isolate)
     out = check_writable(args.out)
     if not p.configs:
         raise UsageError("nothing to run")
     if args.executor == "slurm":
-        return submit_to_slurm(p, args, out, started)
+        return submit_to_slurm(p, args, out, started, ranks)
     if args.run_timeout and not isolate:
         raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
     if isolate and args.ddp:
@@ -105,9 +114,9 @@ def finish(outcomes: list[tuple[str, str]], started: float, folder: Path, runs: 
     return 0
 
 
-def submit_to_slurm(p: Plan, args: RunOptions, out: Path, started: float) -> int:
-    """The runs not done as one SLURM job array (``benchmarks.run.cluster``); the same summary and exit status as
-    a local suite."""
+def submit_to_slurm(p: Plan, args: RunOptions, out: Path, started: float, ranks: int = 1) -> int:
+    """The runs not done as one SLURM job array, or (``--ddp``) one job of ``ranks`` ranks that runs them all
+    (``benchmarks.run.cluster``); the same summary and exit status as a local suite."""
     from benchmarks.run import cluster
 
     finished = records.read_records(out)
@@ -129,7 +138,7 @@ def submit_to_slurm(p: Plan, args: RunOptions, out: Path, started: float) -> int
         return failed_record(config, data["set"], p.device, status, detail, output_tail=tail)
 
     if pending:
-        outcomes += cluster.submit(pending, p.device, args, out, failed)
+        outcomes += cluster.submit(pending, p.device, args, out, failed, ranks=ranks)
     else:
         print("nothing to submit: every planned run is done")
     return finish(outcomes, started, out / p.machine, args.out)
