@@ -115,6 +115,7 @@ def test_a_job_at_its_time_limit_is_a_timeout_record(slurm, tmp_path):
     (record,) = records.read_records(tmp_path / "runs")
     assert record.status == "timeout" and "time limit" in record.error
     assert any("timed-out" in line for line in record.output_tail)
+    assert "SLURM requeued" not in done.stdout  # a timeout is not requeued: it would only reach its limit again
 
 
 def _read_until(parent, wanted, lines, seconds=180):
@@ -174,11 +175,16 @@ def test_ddp_is_one_job_running_torchrun_over_its_ranks(slurm, tmp_path):
     assert again.returncode == 0 and "nothing to submit" in again.stdout
 
 
-def test_ddp_without_the_jobs_ranks_is_refused_before_anything_is_submitted(slurm, tmp_path):
+@pytest.mark.parametrize("argv, said", [
+    (("--device", "cpu", "--ddp"), "needs --slurm-cpus-per-job N"),
+    (("--device", "cpu", "--ddp", "--slurm-cpus-per-job", "1"), "needs --slurm-cpus-per-job N with N >= 2"),
+    (("--run-timeout", "5"), "each job's limit is --slurm-time"),
+])  # fmt: skip
+def test_what_slurm_cannot_do_is_refused_before_anything_is_submitted(slurm, tmp_path, argv, said):
     before = subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout
-    done = suite(tmp_path / "runs", "--arch", "lenet", "--seeds", "0", "--device", "cpu", "--ddp")
-    assert done.returncode == cli.EXIT_USAGE and done.stderr.count("\n") == 1
-    assert "--slurm-cpus-per-job N" in done.stderr
+    done = suite(tmp_path / "runs", "--arch", "lenet", "--seeds", "0", *argv)
+    assert done.returncode == cli.EXIT_USAGE and done.stderr.count("\n") == 1 and said in done.stderr
+    assert not (tmp_path / "runs").exists()
     assert subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout == before
 
 

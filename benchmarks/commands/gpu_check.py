@@ -25,15 +25,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
-import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from benchmarks.errors import UsageError
+from benchmarks.run import process_group
 
 NEEDS = ("torch", "pandas", "tabulate", "matplotlib", "scipy", "pytest", "pytest_benchmark")
 SHARES = {"throughput": 0.2, "nin": 0.45, "entries": 0.35}  # of the minutes left for the phases, in this order
@@ -85,31 +82,11 @@ def _slug(device: str) -> str:
 
 def run_phase(command: list[str], seconds: float, log) -> tuple[str, float, int | None]:
     """Run ``command`` for at most ``seconds``, every line to ``log``; (status, seconds, exit code)."""
-    start = time.monotonic()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                               start_new_session=True)  # fmt: skip
-    reader = threading.Thread(target=lambda: [log(line.rstrip("\n")) for line in process.stdout], daemon=True)
-    reader.start()
-    stopped = False
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        log(f"gpu-check: the phase's {seconds:.0f} s are spent; stopping it (finished records stay)")
-        stopped = True
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=GRACE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    except BaseException:  # Ctrl-C: the phase's whole group goes first
-        os.killpg(process.pid, signal.SIGTERM)
-        raise
-    reader.join(timeout=5)
-    code = process.returncode
-    status = "stopped" if stopped else ("ok" if code == 0 else f"exit {code}")
-    return status, time.monotonic() - start, code
+    code, took = process_group.run(command, log, timeout=seconds, grace=GRACE_S)
+    if code is None:
+        log(f"gpu-check: the phase's {seconds:.0f} s were spent; stopped it (its finished records stay)")
+        return "stopped", took, None
+    return ("ok" if code == 0 else f"exit {code}"), took, code
 
 
 def main(args) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from benchmarks import records
 from benchmarks.errors import UsageError
+from benchmarks.run import isolation
 from benchmarks.run.config import RunConfig
 from benchmarks.run.options import RunOptions
 
@@ -113,11 +114,6 @@ SUBMISSION_ONLY = {"executor", "no_wait", "slurm_partition", "slurm_time", "slur
 FLAG = {"recipe_parts": "--recipe-set", "imports": "--import"}
 
 
-def _import_spec(spec: str) -> str:
-    """An --import that names a file, made absolute (the job may start elsewhere); a module name as it is."""
-    return str(Path(spec).resolve()) if spec.endswith(".py") or Path(spec).exists() else spec
-
-
 def suite_argv(args: RunOptions) -> list[str]:
     """``args`` as the ``python -m benchmarks run`` arguments that ask for the same suite in one process (what a
     ``--ddp`` job runs under torchrun): every option but the submission's, the paths made absolute."""
@@ -138,7 +134,7 @@ def suite_argv(args: RunOptions) -> list[str]:
             argv += [flag, str(Path(value).resolve())]
         elif f.name in FLAG:  # repeatable: the flag before each value
             for item in value:
-                argv += [flag, _import_spec(item) if f.name == "imports" else item]
+                argv += [flag, isolation.import_spec(item) if f.name == "imports" else item]
         elif isinstance(value, tuple):
             argv += [flag, *map(str, value)]
         elif value is True:
@@ -189,11 +185,7 @@ def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions,
             job = executor.submit(DataParallelSuite(), ranks, suite_argv(args), pending[0][0].machine, device)
             jobs = [job] * len(pending)
         else:
-            flags = ["--synthetic"] if args.synthetic else []
-            flags += ["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else []
-            flags += (["--oom-retry"] if args.oom_retry else []) + (["--replace"] if args.force else [])
-            for spec in args.imports:
-                flags += ["--import", _import_spec(spec)]
+            flags = isolation.child_flags(args, replace=args.force)
             configs = [json.dumps(dataclasses.asdict(c)) for c, _ in pending]
             jobs = executor.map_array(OneRun(), configs, [str(p) for _, p in pending], [device] * len(pending),
                                       [flags] * len(pending))  # fmt: skip

@@ -20,14 +20,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
+from benchmarks.run import process_group
 from benchmarks.run.options import RunOptions
 
 TAIL_LINES = 20
-GRACE_SECONDS = 10  # after SIGTERM, before SIGKILL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,40 +37,26 @@ class Outcome:
     tail: list[str]
 
 
-def child_command(config, path: Path, device: str, args: RunOptions, replace: bool) -> list[str]:
-    command = [sys.executable, "-m", "benchmarks.run.isolation", "--config", json.dumps(dataclasses.asdict(config)),
-               "--record", str(path), "--device", device]  # fmt: skip
-    if replace:
-        command.append("--replace")
-    if args.synthetic:
-        command.append("--synthetic")
-    if args.data_dir:
-        command += ["--data-dir", args.data_dir]
-    if args.oom_retry:
-        command.append("--oom-retry")
+def import_spec(spec: str) -> str:
+    """An --import that names a file, made absolute (a SLURM job may start in another folder); a module as it is."""
+    return str(Path(spec).resolve()) if spec.endswith(".py") or Path(spec).exists() else spec
+
+
+def child_flags(args: RunOptions, replace: bool) -> list[str]:
+    """What a child needs of the suite's options besides its configuration: the data, the retry rule, the user's
+    modules, whether it may replace a finished record; paths absolute."""
+    flags = ["--replace"] if replace else []
+    flags += ["--synthetic"] if args.synthetic else []
+    flags += ["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else []
+    flags += ["--oom-retry"] if args.oom_retry else []
     for spec in args.imports:
-        command += ["--import", spec]
-    return command
+        flags += ["--import", import_spec(spec)]
+    return flags
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the child's process group, SIGKILL if it is still there after a grace period; then reap it."""
-    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _relay(stream, tail: collections.deque) -> None:
-    for line in stream:
-        print(line, end="", flush=True)
-        tail.append(line.rstrip("\n"))
+def child_command(config, path: Path, device: str, args: RunOptions, replace: bool) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.run.isolation", "--config", json.dumps(dataclasses.asdict(config)),
+            "--record", str(path), "--device", device, *child_flags(args, replace)]  # fmt: skip
 
 
 def finished(path: Path) -> bool:
@@ -86,29 +71,18 @@ def run_isolated(config, path: Path, device: str, args: RunOptions, replace: boo
     tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
     from benchmarks.measure import machine
 
+    def relay(line: str) -> None:
+        print(line, flush=True)
+        tail.append(line)
+
     # the machine facts taken once, here: the child reuses them rather than running collect_env again
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", machine.ENV_FACTS: json.dumps(machine.machine_facts(device))}
-    start = time.monotonic()
-    process = subprocess.Popen(
-        child_command(config, path, device, args, replace), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env=env, start_new_session=True,  # its own process group: the parent decides when it stops
-    )  # fmt: skip
-    print(f"  (process {process.pid})", flush=True)
-    reader = threading.Thread(target=_relay, args=(process.stdout, tail), daemon=True)
-    reader.start()
-    try:
-        code = process.wait(timeout=args.run_timeout)
-    except subprocess.TimeoutExpired:
-        stop(process)
-        reader.join(timeout=5)
-        seconds = time.monotonic() - start
+    env = {**os.environ, machine.ENV_FACTS: json.dumps(machine.machine_facts(device))}
+    code, seconds = process_group.run(child_command(config, path, device, args, replace), relay,
+                                      timeout=args.run_timeout, env=env,
+                                      on_start=lambda pid: print(f"  (process {pid})", flush=True))  # fmt: skip
+    if code is None:
         return Outcome("timeout", seconds, f"stopped after {seconds:.1f} s (--run-timeout {args.run_timeout:g})",
                        list(tail))  # fmt: skip
-    except BaseException:  # Ctrl-C, SIGTERM: the child goes first, then the suite
-        stop(process)
-        raise
-    reader.join(timeout=5)
-    seconds = time.monotonic() - start
     written = path.exists() and path.stat().st_mtime_ns != before
     if (code == 0 and written) or (code == 3 and path.exists()):  # 3: another suite wrote it first
         return Outcome("written", seconds, "", list(tail))
