@@ -221,3 +221,23 @@ def test_a_job_on_another_machine_than_planned_is_refused(tmp_path):
     with pytest.raises(MachineMismatch, match="planned on the submitting machine, gpu-elsewhere"):
         OneRun()(json.dumps({"machine": "gpu-elsewhere"}), str(tmp_path / "r.json"), "cpu", [])
     assert not (tmp_path / "r.json").exists()
+
+
+def test_after_no_wait_the_same_command_watches_what_still_runs_and_resubmits_what_ended(slurm, tmp_path):
+    module = tmp_path / "sleeper.py"
+    module.write_text(SLEEPER)
+    argv = ("--seeds", "0", "1", "--import", str(module), "--arch", "sleeps")
+    first = suite(tmp_path / "runs", *argv, "--no-wait", env={"SLEEPS_SECONDS": "3"})
+    assert first.returncode == 0 and "not waiting" in first.stdout, first.stdout[-2000:] + first.stderr[-2000:]
+    line = next(t for t in first.stdout.splitlines() if t.startswith("submitted 2 run(s)"))
+    held, cancelled = (part.rsplit("= ", 1)[1].strip() for part in line.split(": ", 1)[1].split(", "))
+    subprocess.run(["scancel", cancelled], check=True)
+    again = suite(tmp_path / "runs", *argv, env={"SLEEPS_SECONDS": "0"})
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert f"1 run(s) still queued or running in SLURM job(s) {held}: not submitted again, watched" in again.stdout
+    # CANCELLED, or no trace at all where the task was cancelled before the scheduler split it off the array
+    assert f"sleeps seed 1: crashed: SLURM job {cancelled} ended" in again.stdout, again.stdout[-1500:]
+    assert "submitted 1 run(s)" in again.stdout  # only the cancelled run
+    assert found(tmp_path / "runs") == [("sleeps", 0, "ok"), ("sleeps", 1, "ok")]
+    jobs = {r.config.seed: r.env["scheduler"]["job"] for r in records.read_records(tmp_path / "runs")}
+    assert jobs[0] == held and jobs[1] not in (held, cancelled)  # seed 0 from the first job, seed 1 resubmitted

@@ -18,6 +18,7 @@ rather than file its record under the wrong machine."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 import time
@@ -166,44 +167,102 @@ def _executor(args: RunOptions, folder: Path):
     return executor
 
 
+LEDGER = "jobs.tsv"  # in <out>/.slurm: lines "record path (relative to <out>) TAB job id", the newest line winning
+# (not .json: a folder of records is read as every .json under it)
+
+
+def _ledger(out: Path) -> dict[str, str]:
+    """Each record path -> the SLURM job last submitted to write it."""
+    try:
+        lines = (out / ".slurm" / LEDGER).read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split("\t", 1) for line in lines if "\t" in line)
+
+
+def _remember(out: Path, jobs: dict[str, str]) -> None:
+    """Append ``jobs`` (record path -> job id) to the ledger, in one write: a later command finds them there."""
+    folder = out / ".slurm"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LEDGER, "a") as ledger:
+        ledger.write("".join(f"{path}\t{job}\n" for path, job in jobs.items()))
+
+
+def _label(config: RunConfig) -> str:
+    return f"{config.arch} seed {config.seed}"
+
+
+def in_flight(pending: list[tuple[RunConfig, Path]], out: Path, failed_record, say=print) -> list:
+    """The runs of ``pending`` that an earlier command's job (the ledger's) still holds, queued or running, as
+    watch entries; a run whose earlier job has ended without a finished record is settled here (its failed record
+    written, as the watcher would have), so that it is submitted again."""
+    import submitit
+
+    ledger = _ledger(out)
+    known = [(config, path, ledger[str(path.relative_to(out))]) for config, path in pending
+             if str(path.relative_to(out)) in ledger]  # fmt: skip
+    states = _states(sorted({job for _, _, job in known})) if known else {}
+    running = []
+    for config, path, job_id in known:
+        job = submitit.SlurmJob(folder=out / ".slurm" / "%j", job_id=job_id)
+        state, reason = states[job_id]
+        if state in ACTIVE:
+            running.append((_label(config), job, (config, path)))
+        else:
+            settle(_label(config), job, config, path, state, reason, failed_record, say)
+    return running
+
+
 def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions, out: Path, failed_record,
            say=print, ranks: int = 1) -> list[tuple[str, str]]:  # fmt: skip
-    """Submit ``pending`` as one job array, or (``--ddp``) as one job of ``ranks`` ranks that runs them all; watch
-    it to the end (unless ``--no-wait``); (run, status) of each."""
+    """Submit ``pending`` as one job array, or (``--ddp``) as one job of ``ranks`` ranks that runs them all, less
+    the runs an earlier command's jobs still hold; watch them all to the end (unless ``--no-wait``); (run, status)
+    of each."""
     import dataclasses
-    import json
 
     import submitit
 
     from benchmarks.run.slurm_jobs import DataParallelSuite, OneRun
 
-    executor = _executor(args, out / ".slurm")
-    labels = [f"{c.arch} seed {c.seed}" for c, _ in pending]
-    try:
+    running = in_flight(pending, out, failed_record, say)
+    if running:
+        held = sorted({job.job_id for _, job, _ in running})
+        say(f"{len(running)} run(s) still queued or running in SLURM job(s) {', '.join(held)}: not submitted again"
+            + ("" if args.no_wait else ", watched"))  # fmt: skip
+    busy = {path for _, _, (_, path) in running}
+    fresh = [(config, path) for config, path in pending if path not in busy]
+    entries = list(running)
+    if fresh:
+        executor = _executor(args, out / ".slurm")
+        labels = [_label(c) for c, _ in fresh]
+        try:
+            if args.ddp:
+                executor.update_parameters(nodes=1, tasks_per_node=1)  # one torchrun, which starts the ranks
+                job = executor.submit(DataParallelSuite(), ranks, suite_argv(args), fresh[0][0].machine, device)
+                jobs = [job] * len(fresh)
+            else:
+                flags = isolation.child_flags(args, replace=args.force)
+                configs = [json.dumps(dataclasses.asdict(c)) for c, _ in fresh]
+                jobs = executor.map_array(OneRun(), configs, [str(p) for _, p in fresh], [device] * len(fresh),
+                                          [flags] * len(fresh))  # fmt: skip
+        except submitit.core.utils.FailedJobError as err:
+            what = "job" if args.ddp else "array"
+            raise UsageError(f"sbatch refused the {what}: {str(err).strip().splitlines()[-1]}") from None
+        _remember(out, {str(path.relative_to(out)): job.job_id for (_, path), job in zip(fresh, jobs)})
+        first = jobs[0].job_id.split("_")[0]
         if args.ddp:
-            executor.update_parameters(nodes=1, tasks_per_node=1)  # one torchrun, which starts the ranks
-            job = executor.submit(DataParallelSuite(), ranks, suite_argv(args), pending[0][0].machine, device)
-            jobs = [job] * len(pending)
+            say(f"submitted {len(fresh)} run(s) as one SLURM job {first}, each run data-parallel over its {ranks} "
+                f"ranks (torchrun): {', '.join(labels)}")  # fmt: skip
         else:
-            flags = isolation.child_flags(args, replace=args.force)
-            configs = [json.dumps(dataclasses.asdict(c)) for c, _ in pending]
-            jobs = executor.map_array(OneRun(), configs, [str(p) for _, p in pending], [device] * len(pending),
-                                      [flags] * len(pending))  # fmt: skip
-    except submitit.core.utils.FailedJobError as err:
-        what = "job" if args.ddp else "array"
-        raise UsageError(f"sbatch refused the {what}: {str(err).strip().splitlines()[-1]}") from None
-    first = jobs[0].job_id.split("_")[0]
-    if args.ddp:
-        say(f"submitted {len(pending)} run(s) as one SLURM job {first}, each run data-parallel over its {ranks} "
-            f"ranks (torchrun): {', '.join(labels)}")  # fmt: skip
-    else:
-        say(f"submitted {len(jobs)} run(s) as SLURM job array {first}: "
-            + ", ".join(f"{label} = {job.job_id}" for label, job in zip(labels, jobs)))  # fmt: skip
+            say(f"submitted {len(jobs)} run(s) as SLURM job array {first}: "
+                + ", ".join(f"{label} = {job.job_id}" for label, job in zip(labels, jobs)))  # fmt: skip
+        entries += list(zip(labels, jobs, fresh))
     if args.no_wait:
-        say(f"not waiting: `squeue -j {first}` shows them; when they end, the same command records any that ended "
-            "without a record and resubmits only what is not done")  # fmt: skip
-        return [(label, "submitted") for label in labels]
-    return watch(list(zip(labels, jobs, pending)), device, failed_record, say)
+        ids = ",".join(sorted({job.job_id.split("_")[0] for _, job, _ in entries}))
+        say(f"not waiting: `squeue -j {ids}` shows them; the same command again watches those still running, records "
+            "any that ended without a record and submits only what is not done")  # fmt: skip
+        return [(label, "submitted") for label, _, _ in entries]
+    return watch(entries, device, failed_record, say)
 
 
 def watch(entries, device: str, failed_record, say=print) -> list[tuple[str, str]]:
@@ -230,33 +289,33 @@ def watch(entries, device: str, failed_record, say=print) -> list[tuple[str, str
         if not any(state in ACTIVE for state, _ in seen.values()):
             break
         time.sleep(POLL_SECONDS)
-    outcomes = []
-    for label, job, (config, path) in entries:
-        record, _ = records.read_record(path) if path.exists() else (None, None)
-        # submitit ends a job near its time limit itself (SIGUSR2: "timed-out and not checkpointable"), raising
-        # in whatever the job was doing: SLURM then says FAILED, and a run caught mid-training records it as an
-        # error; the log or that error says why
-        ended_by_submitit = record is not None and "timed-out" in (record.error or "")
-        if (
-            record is not None
-            and (record.status in records.DONE or record.status in ("oom", "error"))
-            and not (ended_by_submitit)
-        ):
-            outcomes.append((label, record.status))
-            continue
-        state, reason = seen[job.job_id]
-        tail = _tail(job)
-        timed_out = (state.startswith("TIMEOUT") or reason == "TimeLimit" or ended_by_submitit
-                     or any("timed-out" in t for t in tail))  # fmt: skip
-        status = "timeout" if timed_out else "crashed"
+    return [(label, settle(label, job, config, path, *seen[job.job_id], failed_record, say))
+            for label, job, (config, path) in entries]  # fmt: skip
+
+
+def settle(label: str, job, config: RunConfig, path: Path, state: str, reason: str, failed_record, say) -> str:
+    """The status of a run whose job has ended: its record's, or that of the ``timeout`` or ``crashed`` record
+    written here, with SLURM's state and reason and the job's last lines, for a job that left none."""
+    record, _ = records.read_record(path) if path.exists() else (None, None)
+    # submitit ends a job near its time limit itself (SIGUSR2: "timed-out too many times", as max_num_timeout is
+    # 0), raising in whatever the job was doing: SLURM then says FAILED, and a run caught mid-training records it
+    # as an error; the log or that error says why
+    ended_by_submitit = record is not None and "timed-out" in (record.error or "")
+    if record is not None and record.status in (*records.DONE, "oom", "error") and not ended_by_submitit:
+        return record.status
+    tail = _tail(job)
+    timed_out = (state.startswith("TIMEOUT") or reason == "TimeLimit" or ended_by_submitit
+                 or any("timed-out" in t for t in tail))  # fmt: skip
+    status = "timeout" if timed_out else "crashed"
+    if state == "UNKNOWN":  # a task cancelled before the scheduler split it off its array leaves no trace
+        detail = (f"SLURM job {job.job_id} ended, and SLURM no longer knows it (cancelled before it started, or "
+                  "forgotten after the controller's MinJobAge)")  # fmt: skip
+    else:
         detail = f"SLURM job {job.job_id} ended {state}" + (f" ({reason})" if reason and reason != "None" else "")
-        if timed_out and not state.startswith("TIMEOUT"):
-            detail += ": its time limit (--slurm-time) was reached"
-        say(f"  {label}: {status}: {detail}")
-        failed = failed_record(config, status, detail, tail)
-        if not records.write_first(path, failed):
-            record, _ = records.read_record(path)
-            outcomes.append((label, record.status if record else status))
-            continue
-        outcomes.append((label, status))
-    return outcomes
+    if timed_out and not state.startswith("TIMEOUT"):
+        detail += ": its time limit (--slurm-time) was reached"
+    say(f"  {label}: {status}: {detail}")
+    if not records.write_first(path, failed_record(config, status, detail, tail)):
+        record, _ = records.read_record(path)  # a finished record appeared meanwhile: it stays
+        return record.status if record else status
+    return status
