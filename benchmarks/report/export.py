@@ -23,10 +23,19 @@ COLUMNS = [
 
 
 def _value(v):
+    """A plain Python value (numpy's scalars unwrapped), None for what is not there (None or NaN)."""
+    v = v.item() if hasattr(v, "item") else v
     return None if v is None or (isinstance(v, float) and pd.isna(v)) else v
 
 
-def rows(groups: list[summary_io.Group]) -> pd.DataFrame:
+def _count(v):
+    """A count: an int, or None (pandas holds a column of counts with a gap in it as floats)."""
+    v = _value(v)
+    return None if v is None else int(v)
+
+
+def row_dicts(groups: list[summary_io.Group]) -> list[dict]:
+    """One dict a summarised configuration, of plain Python values: the JSON's rows, and the CSV's."""
     out = []
     for g in groups:
         for s in g.summary.itertuples():
@@ -35,8 +44,8 @@ def rows(groups: list[summary_io.Group]) -> pd.DataFrame:
                 "machine": g.key.machine, "device_name": ", ".join(g.device_names), "profile": g.key.profile,
                 "precision": g.key.precision, "data": g.key.data, "architecture": s.label, "arch": s.arch,
                 "config_id": s.run_id, "recipe": f.recipe_name, "epochs": int(f.epochs),
-                "train_subset": _value(f.train_subset), "batch_size": int(f.batch_used), "optimizer": f.optimizer,
-                "lr": float(f.lr), "resolution": int(f.resolution), "params": _value(f.params),
+                "train_subset": _count(f.train_subset), "batch_size": int(f.batch_used), "optimizer": f.optimizer,
+                "lr": float(f.lr), "resolution": int(f.resolution), "params": _count(f.params),
                 "gflops": _value(f.gflops), "n_ok": int(s.n_ok), "n_learned": int(s.n_learned),
                 "not_counted": s.failures,
                 "test_acc_mean": s.acc.mean if s.acc and g.accuracy_is_result else None,
@@ -49,8 +58,12 @@ def rows(groups: list[summary_io.Group]) -> pd.DataFrame:
                    for t in tta.TARGETS},
                 "torch": ", ".join(g.torch_versions), "commits": " ".join(s.commits),
             }  # fmt: skip
-            out.append(row)
-    frame = pd.DataFrame(out, columns=COLUMNS)
+            out.append({k: _value(v) for k, v in row.items()})
+    return out
+
+
+def rows(groups: list[summary_io.Group]) -> pd.DataFrame:
+    frame = pd.DataFrame(row_dicts(groups), columns=COLUMNS)
     for column in ("train_subset", "params"):  # counts stay integers where a row lacks one
         frame[column] = frame[column].astype("Int64")
     return frame
@@ -61,8 +74,4 @@ def to_csv(groups: list[summary_io.Group]) -> str:
 
 
 def to_json(groups: list[summary_io.Group]) -> str:
-    frame = rows(groups)
-    frame = frame.astype(object).where(frame.notna(), None)  # JSON null, not NaN, for what is not there
-    rows_ = [{k: (int(v) if hasattr(v, "item") and float(v).is_integer() and k in ("train_subset", "params") else v)
-              for k, v in row.items()} for row in frame.to_dict(orient="records")]  # fmt: skip
-    return json.dumps(rows_, indent=1, default=str) + "\n"
+    return json.dumps(row_dicts(groups), indent=1) + "\n"
