@@ -241,3 +241,22 @@ def test_after_no_wait_the_same_command_watches_what_still_runs_and_resubmits_wh
     assert found(tmp_path / "runs") == [("sleeps", 0, "ok"), ("sleeps", 1, "ok")]
     jobs = {r.config.seed: r.env["scheduler"]["job"] for r in records.read_records(tmp_path / "runs")}
     assert jobs[0] == held and jobs[1] not in (held, cancelled)  # seed 0 from the first job, seed 1 resubmitted
+
+
+def test_a_run_the_records_say_outlasts_its_time_limit_is_warned_of_before_it_is_submitted(slurm, tmp_path):
+    import json
+
+    out = tmp_path / "runs"
+    local = [sys.executable, "-m", "benchmarks", "run", "--out", str(out), *QUICK, "--arch", "lenet", "--seeds", "0"]
+    assert subprocess.run(local, cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+    (path,) = out.rglob("lenet__*.json")
+    record = json.loads(path.read_text())
+    record["final"]["wall_seconds"] = 7200.0  # this machine's records now say the configuration takes two hours
+    path.write_text(json.dumps(record))
+    done = suite(out, "--arch", "lenet", "--seeds", "0", "1", "--slurm-time", "30", "--no-wait")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    submitted = next(t for t in done.stdout.splitlines() if t.startswith("submitted"))
+    subprocess.run(["scancel", submitted.rsplit("= ", 1)[1].strip()], check=True)
+    warning = next(t for t in done.stdout.splitlines() if t.startswith("warning:"))
+    assert "1 run(s) need more than --slurm-time 30 min" in warning and "lenet seed 1 (about 120 min)" in warning
+    assert done.stdout.index(warning) < done.stdout.index(submitted)  # said before the submission

@@ -67,6 +67,26 @@ def check(args: RunOptions) -> None:
                              f"{', '.join(partitions) or 'none'}")  # fmt: skip
 
 
+def over_time_limit(pending: list[tuple[RunConfig, Path]], estimates: list[float | None], args: RunOptions) -> str:
+    """A warning where this machine's records say a job needs more than its ``--slurm-time`` (a run each, or all of
+    them in one ``--ddp`` job): it would queue, run and end as ``timeout``. "" where nothing is known to exceed it."""
+    limit = (args.slurm_time or DEFAULT_MINUTES) * 60
+    flag = f"--slurm-time {args.slurm_time or DEFAULT_MINUTES:g} min" + ("" if args.slurm_time else " (the default)")
+    if args.ddp:
+        known = [e for e in estimates if e is not None]
+        if known and sum(known) > limit:
+            return (f"warning: the one --ddp job needs about {sum(known) / 60:,.0f} min for its {len(known)} "
+                    f"estimated run(s) by this machine's records, over {flag}: it would end as timeout; raise "
+                    "--slurm-time")  # fmt: skip
+        return ""
+    over = [(c, e) for (c, _), e in zip(pending, estimates) if e is not None and e > limit]
+    if not over:
+        return ""
+    named = ", ".join(f"{c.arch} seed {c.seed} (about {e / 60:,.0f} min)" for c, e in over)
+    return (f"warning: {len(over)} run(s) need more than {flag} by this machine's records: {named}; they would end "
+            "as timeout; raise --slurm-time")  # fmt: skip
+
+
 def _states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
     """(state, reason) of each job: one ``squeue`` for those queued or running, ``scontrol`` for a job that has left
     the queue (finished jobs stay in the controller for MinJobAge); ("UNKNOWN", "") where neither knows it."""

@@ -122,14 +122,18 @@ def submit_to_slurm(p: Plan, args: RunOptions, out: Path, started: float, ranks:
     finished = records.read_records(out)
     estimates = [budget.estimate_seconds(c, finished) for c in p.configs]
     print(describe_plan(p, args, estimates), flush=True)
-    outcomes, pending = [], []
-    for config in p.configs:
+    outcomes, pending, pending_estimates = [], [], []
+    for config, estimate in zip(p.configs, estimates):
         path = out / config.file_name()
         if not args.force and path.exists() and records.is_done(path, config):
             print(f"{config.arch} seed {config.seed}: done already on {p.machine} ({path.name}), not submitted")
             outcomes.append((f"{config.arch} seed {config.seed}", "skipped"))
         else:
             pending.append((config, path))
+            pending_estimates.append(estimate)
+    warning = cluster.over_time_limit(pending, pending_estimates, args)
+    if warning:
+        print(warning, flush=True)
     data = {}
 
     def failed(config, status, detail, tail):
