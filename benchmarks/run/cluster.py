@@ -4,12 +4,11 @@ with ``--ddp``, as one job of N ranks that runs them all under torchrun, each da
 The way clusters run sweeps (TorchBench through submitit, fairseq and Hydra's launcher, MLPerf's sbatch): every run
 is queued, timed and ended on its own. Each job runs exactly what an isolated run's child runs
 (``benchmarks.run.slurm_jobs``), so it writes its own record into the same folder, atomically, never over a
-finished one. The submitting command watches the jobs (one ``squeue`` a poll, and ``scontrol`` for a job that has
-left the queue: no accounting database is needed) until they end, or returns at once with ``--no-wait``. A
-preempted job is requeued (submitit's checkpointing) and starts its run again; a job that ends without a record
-(cancelled, killed for time, a node failure, preempted where the cluster cancels rather than requeues) gets a
-``timeout`` or ``crashed`` record from here, with SLURM's state and reason and the job's last lines; the same
-command again submits only what is not done.
+finished one. The submitting command watches the jobs until they end (``benchmarks.run.slurm_watch``), or returns
+at once with ``--no-wait``. A preempted job is requeued (submitit's checkpointing) and starts its run again; a job
+that ends without a record (cancelled, killed for time, a node failure, preempted where the cluster cancels rather
+than requeues) gets a ``timeout`` or ``crashed`` record with SLURM's state and reason and the job's last lines; the
+same command again submits only what is not done, and watches what an earlier one submitted that still runs.
 
 The command plans on the machine it runs on (the compute path, the machine's folder of records): submit from a
 machine like the partition's nodes. A job on a node that is not that machine refuses to run (``MachineMismatch``)
@@ -21,17 +20,13 @@ import importlib.util
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-from benchmarks import records
 from benchmarks.errors import UsageError
-from benchmarks.run import isolation
+from benchmarks.run import isolation, slurm_watch
 from benchmarks.run.config import RunConfig
 from benchmarks.run.options import RunOptions
 
-POLL_SECONDS = 2.0
-TAIL_LINES = 20
 DEFAULT_MINUTES = 60
 
 
@@ -85,38 +80,6 @@ def over_time_limit(pending: list[tuple[RunConfig, Path]], estimates: list[float
     named = ", ".join(f"{c.arch} seed {c.seed} (about {e / 60:,.0f} min)" for c, e in over)
     return (f"warning: {len(over)} run(s) need more than {flag} by this machine's records: {named}; they would end "
             "as timeout; raise --slurm-time")  # fmt: skip
-
-
-def _states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
-    """(state, reason) of each job: one ``squeue`` for those queued or running, ``scontrol`` for a job that has left
-    the queue (finished jobs stay in the controller for MinJobAge); ("UNKNOWN", "") where neither knows it."""
-    states = {}
-    queued = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(job_ids), "-o", "%i|%T|%r"], capture_output=True,
-                            text=True)  # fmt: skip
-    for line in queued.stdout.splitlines():
-        job, _, rest = line.strip().partition("|")
-        state, _, reason = rest.partition("|")
-        if job in job_ids:
-            states[job] = (state, reason)
-    for job in job_ids:
-        if job not in states:
-            shown = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True)
-            fields = dict(part.split("=", 1) for part in shown.stdout.split() if "=" in part)
-            states[job] = (fields.get("JobState", "UNKNOWN"), fields.get("Reason", ""))
-    return states
-
-
-ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "STAGE_OUT"}
-
-
-def _tail(job) -> list[str]:
-    text = ""
-    for read in (job.stdout, job.stderr):
-        try:
-            text += read() or ""
-        except Exception:  # a job that never started has no log
-            pass
-    return text.splitlines()[-TAIL_LINES:]
 
 
 def ddp_ranks(args: RunOptions, device: str) -> int:
@@ -187,52 +150,6 @@ def _executor(args: RunOptions, folder: Path):
     return executor
 
 
-LEDGER = "jobs.tsv"  # in <out>/.slurm: lines "record path (relative to <out>) TAB job id", the newest line winning
-# (not .json: a folder of records is read as every .json under it)
-
-
-def _ledger(out: Path) -> dict[str, str]:
-    """Each record path -> the SLURM job last submitted to write it."""
-    try:
-        lines = (out / ".slurm" / LEDGER).read_text().splitlines()
-    except OSError:
-        return {}
-    return dict(line.split("\t", 1) for line in lines if "\t" in line)
-
-
-def _remember(out: Path, jobs: dict[str, str]) -> None:
-    """Append ``jobs`` (record path -> job id) to the ledger, in one write: a later command finds them there."""
-    folder = out / ".slurm"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LEDGER, "a") as ledger:
-        ledger.write("".join(f"{path}\t{job}\n" for path, job in jobs.items()))
-
-
-def _label(config: RunConfig) -> str:
-    return f"{config.arch} seed {config.seed}"
-
-
-def in_flight(pending: list[tuple[RunConfig, Path]], out: Path, failed_record, say=print) -> list:
-    """The runs of ``pending`` that an earlier command's job (the ledger's) still holds, queued or running, as
-    watch entries; a run whose earlier job has ended without a finished record is settled here (its failed record
-    written, as the watcher would have), so that it is submitted again."""
-    import submitit
-
-    ledger = _ledger(out)
-    known = [(config, path, ledger[str(path.relative_to(out))]) for config, path in pending
-             if str(path.relative_to(out)) in ledger]  # fmt: skip
-    states = _states(sorted({job for _, _, job in known})) if known else {}
-    running = []
-    for config, path, job_id in known:
-        job = submitit.SlurmJob(folder=out / ".slurm" / "%j", job_id=job_id)
-        state, reason = states[job_id]
-        if state in ACTIVE:
-            running.append((_label(config), job, (config, path)))
-        else:
-            settle(_label(config), job, config, path, state, reason, failed_record, say)
-    return running
-
-
 def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions, out: Path, failed_record,
            say=print, ranks: int = 1) -> list[tuple[str, str]]:  # fmt: skip
     """Submit ``pending`` as one job array, or (``--ddp``) as one job of ``ranks`` ranks that runs them all, less
@@ -244,7 +161,7 @@ def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions,
 
     from benchmarks.run.slurm_jobs import DataParallelSuite, OneRun
 
-    running = in_flight(pending, out, failed_record, say)
+    running = slurm_watch.in_flight(pending, out, failed_record, say)
     if running:
         held = sorted({job.job_id for _, job, _ in running})
         say(f"{len(running)} run(s) still queued or running in SLURM job(s) {', '.join(held)}: not submitted again"
@@ -254,7 +171,7 @@ def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions,
     entries = list(running)
     if fresh:
         executor = _executor(args, out / ".slurm")
-        labels = [_label(c) for c, _ in fresh]
+        labels = [slurm_watch.run_label(c) for c, _ in fresh]
         try:
             if args.ddp:
                 executor.update_parameters(nodes=1, tasks_per_node=1)  # one torchrun, which starts the ranks
@@ -268,7 +185,7 @@ def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions,
         except submitit.core.utils.FailedJobError as err:
             what = "job" if args.ddp else "array"
             raise UsageError(f"sbatch refused the {what}: {str(err).strip().splitlines()[-1]}") from None
-        _remember(out, {str(path.relative_to(out)): job.job_id for (_, path), job in zip(fresh, jobs)})
+        slurm_watch.remember(out, {str(path.relative_to(out)): job.job_id for (_, path), job in zip(fresh, jobs)})
         first = jobs[0].job_id.split("_")[0]
         if args.ddp:
             say(f"submitted {len(fresh)} run(s) as one SLURM job {first}, each run data-parallel over its {ranks} "
@@ -282,60 +199,4 @@ def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions,
         say(f"not waiting: `squeue -j {ids}` shows them; the same command again watches those still running, records "
             "any that ended without a record and submits only what is not done")  # fmt: skip
         return [(label, "submitted") for label, _, _ in entries]
-    return watch(entries, device, failed_record, say)
-
-
-def watch(entries, device: str, failed_record, say=print) -> list[tuple[str, str]]:
-    """Poll the jobs until none is queued or running, printing the counts when they change; then each run's
-    status, from its record, or the failed record written here for a job that left none."""
-    seen, last = {}, None
-    names = {}  # job id -> the runs it holds (a --ddp job holds them all)
-    for label, job, _ in entries:
-        names.setdefault(job.job_id, []).append(label)
-    while True:
-        polled = [job for job in names if seen.get(job, ("",))[0] in ("", *ACTIVE)]
-        for job, (state, reason) in _states(polled).items():
-            if seen.get(job, ("",))[0] in ("RUNNING", "COMPLETING") and state in ("PENDING", "REQUEUED"):
-                say(f"  {', '.join(names[job])}: SLURM requeued job {job} (preempted, or requeued by hand); it starts "
-                    "again from its first step", flush=True)  # fmt: skip
-            seen[job] = (state, reason)
-        counts = {}
-        for state, _ in seen.values():
-            counts[state] = counts.get(state, 0) + 1
-        text = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
-        if text != last:
-            say(f"  slurm: {text}", flush=True)
-            last = text
-        if not any(state in ACTIVE for state, _ in seen.values()):
-            break
-        time.sleep(POLL_SECONDS)
-    return [(label, settle(label, job, config, path, *seen[job.job_id], failed_record, say))
-            for label, job, (config, path) in entries]  # fmt: skip
-
-
-def settle(label: str, job, config: RunConfig, path: Path, state: str, reason: str, failed_record, say) -> str:
-    """The status of a run whose job has ended: its record's, or that of the ``timeout`` or ``crashed`` record
-    written here, with SLURM's state and reason and the job's last lines, for a job that left none."""
-    record, _ = records.read_record(path) if path.exists() else (None, None)
-    # submitit ends a job near its time limit itself (SIGUSR2: "timed-out too many times", as max_num_timeout is
-    # 0), raising in whatever the job was doing: SLURM then says FAILED, and a run caught mid-training records it
-    # as an error; the log or that error says why
-    ended_by_submitit = record is not None and "timed-out" in (record.error or "")
-    if record is not None and record.status in (*records.DONE, "oom", "error") and not ended_by_submitit:
-        return record.status
-    tail = _tail(job)
-    timed_out = (state.startswith("TIMEOUT") or reason == "TimeLimit" or ended_by_submitit
-                 or any("timed-out" in t for t in tail))  # fmt: skip
-    status = "timeout" if timed_out else "crashed"
-    if state == "UNKNOWN":  # a task cancelled before the scheduler split it off its array leaves no trace
-        detail = (f"SLURM job {job.job_id} ended, and SLURM no longer knows it (cancelled before it started, or "
-                  "forgotten after the controller's MinJobAge)")  # fmt: skip
-    else:
-        detail = f"SLURM job {job.job_id} ended {state}" + (f" ({reason})" if reason and reason != "None" else "")
-    if timed_out and not state.startswith("TIMEOUT"):
-        detail += ": its time limit (--slurm-time) was reached"
-    say(f"  {label}: {status}: {detail}")
-    if not records.write_first(path, failed_record(config, status, detail, tail)):
-        record, _ = records.read_record(path)  # a finished record appeared meanwhile: it stays
-        return record.status if record else status
-    return status
+    return slurm_watch.watch(entries, device, failed_record, say)
