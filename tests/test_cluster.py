@@ -232,6 +232,10 @@ def test_after_no_wait_the_same_command_watches_what_still_runs_and_resubmits_wh
     line = next(t for t in first.stdout.splitlines() if t.startswith("submitted 2 run(s)"))
     held, cancelled = (part.rsplit("= ", 1)[1].strip() for part in line.split(": ", 1)[1].split(", "))
     subprocess.run(["scancel", cancelled], check=True)
+    for _ in range(60):  # until it has left the queue (COMPLETING is still a job in SLURM, watched, not resubmitted)
+        if not subprocess.run(["squeue", "-h", "-j", cancelled], capture_output=True, text=True).stdout.strip():
+            break
+        time.sleep(0.5)
     again = suite(tmp_path / "runs", *argv, env={"SLEEPS_SECONDS": "0"})
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     assert f"1 run(s) still queued or running in SLURM job(s) {held}: not submitted again, watched" in again.stdout
