@@ -140,9 +140,10 @@ def locate(data_dir: str | os.PathLike | None = None, download: bool = True) -> 
         found = _complete(folder) or _complete(folder / "FashionMNIST" / "raw")
         if found:
             return found
-        tried.append(f"{folder} ({label}): {what_is_there(folder)}")
+        there = what_is_there(folder)
+        tried.append(f"{folder} ({label}): {there}")
         if label in ("--data-dir", f"${ENV_DATA_DIR}"):  # an explicit choice is not silently replaced by another copy
-            raise DataError(f"{label} {folder}: {what_is_there(folder)}; it needs the four IDX files "
+            raise DataError(f"{label} {folder}: {there}; it needs the four IDX files "
                             f"({', '.join(FILES)}, gzipped or not), e.g. those of {DEBIAN_DIR}")  # fmt: skip
     if download and data_dir is None:
         try:

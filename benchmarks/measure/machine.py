@@ -169,12 +169,13 @@ def this_cpu() -> Cpu:
     return cpu_from_lscpu(text, torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())
 
 
-def smi_id(props) -> str | int:
-    """How nvidia-smi names the GPU torch calls ``props``: its UUID (torch's index counts only the visible GPUs,
-    nvidia-smi's all of them, so under CUDA_VISIBLE_DEVICES the two differ); torch's index where no UUID is known."""
+def smi_id(props, index: int = 0) -> str | int:
+    """How nvidia-smi names the GPU torch calls ``props`` (at torch's ``index``): its UUID (torch's index counts
+    only the visible GPUs, nvidia-smi's all of them, so under CUDA_VISIBLE_DEVICES the two differ); ``index`` where
+    no UUID is known."""
     uuid = str(getattr(props, "uuid", "") or "")
     if not uuid:
-        return getattr(props, "index", 0)
+        return index
     return uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
 
 
@@ -206,7 +207,7 @@ def gpu_fingerprint(device: str) -> dict:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version(),
         "driver": _env_info().nvidia_driver_version,
-        "nvidia_smi": nvidia_smi(smi_id(props) if getattr(props, "uuid", None) else index),
+        "nvidia_smi": nvidia_smi(smi_id(props, index)),
     }
 
 

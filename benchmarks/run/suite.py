@@ -21,7 +21,7 @@ from benchmarks.run import budget, distributed, isolation
 from benchmarks.run.config import RunConfig
 from benchmarks.run.one import failed_record, load_data, run_one
 from benchmarks.run.options import RunOptions
-from benchmarks.run.plan import Plan, check_writable, describe_plan, plan
+from benchmarks.run.plan import Plan, check_writable, describe_plan, plan, resolve_device
 from benchmarks.train.harness import rate
 
 
@@ -46,8 +46,6 @@ def run_suite(args: RunOptions) -> int:
     started = time.monotonic()
     w = distributed.world()
     distributed.bind_device(w, args.device)  # first: before the plan's CUDA queries
-    from benchmarks.run.plan import resolve_device
-
     isolate = (
         args.isolate if args.isolate is not None else resolve_device(args.device).startswith("cuda") and not args.ddp
     )
@@ -63,24 +61,24 @@ def run_suite(args: RunOptions) -> int:
             w = distributed.World(size=ranks)
             if device == "cpu":
                 torch.set_num_threads(1)  # torchrun gives each rank one thread: the machine its records will name
+    elif args.run_timeout and not isolate:
+        raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
+    elif isolate and args.ddp:
+        raise UsageError("--ddp runs every rank in the one process torchrun started; it cannot be --isolate'd")
     p = plan(args, w, isolate=isolate)
     out = check_writable(args.out)
     if not p.configs:
         raise UsageError("nothing to run")
-    if args.executor == "slurm":
-        return submit_to_slurm(p, args, out, started, ranks)
-    if args.run_timeout and not isolate:
-        raise UsageError("--run-timeout needs --isolate: only a run in its own process can be stopped safely")
-    if isolate and args.ddp:
-        raise UsageError("--ddp runs every rank in the one process torchrun started; it cannot be --isolate'd")
-    distributed.init(w, p.device)  # before the data: the process group, bound to this rank's device
-    dataset = load_data(
-        args.synthetic, args.data_dir, "cpu" if isolate else p.device
-    )  # isolated: each child moves its own copy
     say = print if w.rank == 0 else (lambda *a, **k: None)
     finished = records.read_records(out)  # every machine's: FLOPs for the estimates; this machine's: the rates
     estimates = [budget.estimate_seconds(c, finished) for c in p.configs]
     say(describe_plan(p, args, estimates), flush=True)
+    if args.executor == "slurm":
+        return submit_to_slurm(p, args, out, started, estimates, ranks)
+    distributed.init(w, p.device)  # before the data: the process group, bound to this rank's device
+    dataset = load_data(
+        args.synthetic, args.data_dir, "cpu" if isolate else p.device
+    )  # isolated: each child moves its own copy
     if isolate:
         say("each run in a process of its own" + (f", stopped after {args.run_timeout:g} s" if args.run_timeout
                                                   else ", no time limit"), flush=True)  # fmt: skip
@@ -114,14 +112,13 @@ def finish(outcomes: list[tuple[str, str]], started: float, folder: Path, runs: 
     return 0
 
 
-def submit_to_slurm(p: Plan, args: RunOptions, out: Path, started: float, ranks: int = 1) -> int:
+def submit_to_slurm(p: Plan, args: RunOptions, out: Path, started: float, estimates: list[float | None],
+                    ranks: int = 1) -> int:  # fmt: skip
     """The runs not done as one SLURM job array, or (``--ddp``) one job of ``ranks`` ranks that runs them all
-    (``benchmarks.run.cluster``); the same summary and exit status as a local suite."""
+    (``benchmarks.run.cluster``); the same summary and exit status as a local suite. ``estimates``: each planned
+    run's seconds by this machine's records (or None)."""
     from benchmarks.run import cluster
 
-    finished = records.read_records(out)
-    estimates = [budget.estimate_seconds(c, finished) for c in p.configs]
-    print(describe_plan(p, args, estimates), flush=True)
     outcomes, pending, pending_estimates = [], [], []
     for config, estimate in zip(p.configs, estimates):
         path = out / config.file_name()
