@@ -1,4 +1,4 @@
-"""The command line: ``python -m benchmarks {list,run,leaderboard,plots,compare,gpu-check,describe}``.
+"""The command line: ``python -m benchmarks {list,run,leaderboard,plots,compare,gpu-check,import-bundle,describe}``.
 
 Each subcommand is a module with ``add_arguments(parser)`` and ``main(args)``, listed with its help in ``COMMANDS``.
 Bad input ends in one line on stderr and a non-zero exit, never a traceback. Ctrl-C and SIGTERM stop a suite
@@ -23,7 +23,10 @@ COMMANDS = {  # name -> (module, help)
     "compare": ("benchmarks.commands.compare",
                 "two records folders, machines or commits side by side: accuracy and throughput, changes flagged"),
     "gpu-check": ("benchmarks.commands.gpu_check",
-                  "the bounded check a lent GPU runs first: every entry, step throughput and MFU, NiN's time to 0.90"),
+                  "a short GPU slot, planned: the chapter at d2l's budget, NiN's time to 0.90, step throughput; one "
+                  "bundle back"),
+    "import-bundle": ("benchmarks.commands.import_bundle",
+                      "a GPU slot's bundle into results/, then the leaderboard regenerates"),
     "describe": ("benchmarks.commands.describe",
                  "the resource card of one entry: per-layer params, FLOPs and memory, predicted and measured"),
 }  # fmt: skip

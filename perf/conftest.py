@@ -1,5 +1,7 @@
 """pytest options, machine info and shared fixtures of the pytest-benchmark suites in this folder (``bench_*.py``)."""
 
+import signal
+
 import pytest
 import torch
 
@@ -7,6 +9,16 @@ from benchmarks.data.device_data import real_fashion_mnist
 from benchmarks.data.fashion_mnist import DataError
 from benchmarks.measure import machine
 from benchmarks.train.compute import ComputePath, compute_defaults
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def pytest_configure(config):
+    """SIGTERM (a GPU slot's step stopped at its minutes) ends the session as Ctrl-C does: pytest then finishes the
+    session, and pytest-benchmark saves every benchmark that had finished (it saves at the session's end only)."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_addoption(parser):

@@ -1,23 +1,18 @@
-"""``python -m benchmarks gpu-check``: the bounded check a GPU lent for minutes runs first, one command.
+"""``python -m benchmarks gpu-check``: a short GPU slot turned into the chapter's converged answer, one command.
 
-It needs nothing the GPU machine lacks (it runs from the checkout with that machine's torch and packages and
-installs nothing) and ends inside ``--minutes``. Three phases, each a subprocess of the suite's own commands with
-a share of the minutes, stopped (SIGTERM to its process group, finished records kept) when its share is spent:
+It plans the slot (``benchmarks.run.slot``: the chapter at d2l's budget first, then NiN's fast recipe, the
+compiled throughput benchmarks, full VGG-11's extra seeds), prints each step's predicted seconds, and runs the
+steps in that order, each a subprocess of the suite's own commands given only the runs that fit in the minutes
+left. Everything accumulates under ``--work`` (records, pytest-benchmark JSON, the log, the plan); after every
+finished run one bundle of it, ``slot-bundle.tar.gz``, and a text summary beside it are replaced atomically in
+``--out``, so that a command killed at any point returns every run that finished. ``python -m benchmarks
+import-bundle FILE`` puts the bundle's records into ``results/``. The same command again (the slot's second,
+shorter command, on the still-warm machine) skips what is done.
 
-1. ``throughput``: the step-throughput benchmarks (``perf/bench_throughput.py``) of NiN at 224 px, AlexNet and
-   VGG-11, and the measured matrix-product rate, saved as pytest-benchmark JSON: MFU against the vendor peak.
-2. ``nin``: NiN with the fast recipe at 224 px, three seeds, ten epochs, with time to 0.85 and 0.90 on the step
-   clock.
-3. ``entries``: every entry once with the machine's default compute path (compiled on CUDA), ``smoke`` profile
-   (one epoch), isolated, each run under a run timeout: what runs and what breaks. It gets what the first two
-   left; on a GPU its compilations may outlast the minutes, and the same command again resumes it (records of
-   finished runs are skipped).
-
-Everything goes under ``--out``: ``runs/`` (records), ``benchmarks/`` (pytest-benchmark JSON), ``gpu-check.log``
-(every line printed), ``gpu-check.json`` (the phases: status, seconds, command) and ``LEADERBOARD.md``, built from
-that folder alone, as ``python -m benchmarks leaderboard --runs OUT/runs --benchmarks OUT/benchmarks`` builds it on
-any other machine. ``--device cpu --minutes 3`` is the rehearsal: the same phases, scaled to what a CPU does in
-three minutes (tested in CI).
+It needs nothing the GPU machine lacks: it runs from the checkout with that machine's Python and packages, and
+installs nothing. ``--device cpu --minutes 3`` is the rehearsal (the same steps and code, scaled down, tested in
+CI); ``--device cuda --dry-run`` prints the plan for the lent GPU on any machine; ``--prepare`` fills ``.data/``
+with Fashion-MNIST and prints the device call.
 """
 
 from __future__ import annotations
@@ -25,118 +20,225 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from benchmarks.errors import UsageError
-from benchmarks.run import process_group
+from benchmarks.run import bundle, process_group, slot
 
 NEEDS = ("torch", "pandas", "tabulate", "matplotlib", "scipy", "pytest", "pytest_benchmark")
-SHARES = {"throughput": 0.2, "nin": 0.45, "entries": 0.35}  # of the minutes left for the phases, in this order
-RESERVE_S = 20  # for the leaderboard at the end
-GRACE_S = 15  # after SIGTERM, before SIGKILL
+RESERVE_S = 10  # for the last bundle and summary
+GRACE_S = 15  # after SIGTERM, before SIGKILL: the run in flight ends, pytest-benchmark saves what finished
+FIRST_MINUTES, SECOND_MINUTES = 8.0, 4.0  # the slot's two commands (15 minutes of device time, 1.5-2 to start)
+DATA_FOLDER = ".data"  # ignored by git; carried to the GPU machine
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="folder holding Fashion-MNIST's four IDX files")
-    parser.add_argument("--out", default="gpu-check", help="where everything it writes goes")
-    parser.add_argument("--minutes", type=float, default=8.0, help="the whole check's budget (default 8)")
+    parser.add_argument("--data-dir", help="folder holding Fashion-MNIST's four IDX files (default: where the "
+                        "suite finds them)")  # fmt: skip
+    parser.add_argument("--out", default="slot-out", help="where the bundle, its summary and the log go ($OUT on "
+                        "the GPU machine; default: slot-out)")  # fmt: skip
+    parser.add_argument("--work", default=".slot", help="where the records accumulate across the slot's commands "
+                        "(default: .slot, ignored by git)")  # fmt: skip
+    parser.add_argument("--minutes", type=float, default=FIRST_MINUTES,
+                        help=f"this command's budget (default {FIRST_MINUTES:g})")  # fmt: skip
     parser.add_argument("--device", default=None, help="cuda (default where present) or cpu (the rehearsal)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and what it rests on; run nothing "
+                        "(--device cuda plans for an H200 on a machine without a GPU)")  # fmt: skip
+    parser.add_argument("--prepare", action="store_true",
+                        help=f"copy Fashion-MNIST into {DATA_FOLDER}/ and print the device call; run nothing")
+    parser.add_argument("--from-bundle", metavar="FILE", help="with --prepare: unpack a bundle the slot returned "
+                        "into --work, so that a fresh GPU machine resumes from it (carry the work folder too)")  # fmt: skip
 
 
 def missing_packages() -> list[str]:
     return [name for name in NEEDS if importlib.util.find_spec(name) is None]
 
 
-def phases(device: str, out: Path, data: list[str]) -> list[tuple[str, list[str]]]:
-    """(name, command) of each phase, for a GPU or for the CPU rehearsal."""
-    run = [sys.executable, "-m", "benchmarks", "run", "--out", str(out / "runs"), "--device", device, "--isolate",
-           *data]  # fmt: skip
-    slug = _slug(device)
-    bench = [sys.executable, "-m", "pytest", "perf/bench_throughput.py", "-q", "-k", "train_step or matmul_peak",
-             "--bench-device", device, f"--benchmark-storage=file://{out / 'benchmarks' / slug}",
-             "--benchmark-autosave"]  # fmt: skip
-    if device.startswith("cuda"):
-        return [
-            ("throughput", [*bench, "--bench-arch", "nin,alexnet,vgg11"]),
-            ("nin", [*run, "--arch", "nin", "--profile", "full", "--recipe", "fast", "--resolution", "224",
-                     "--epochs", "10", "--seeds", "0", "1", "2", "--run-timeout", "240"]),
-            ("entries", [*run, "--profile", "smoke", "--epochs", "1", "--seeds", "0", "--run-timeout", "120"]),
-        ]  # fmt: skip
-    tiny = ["--train-subset", "1000", "--test-subset", "500", "--epochs", "1", "--seeds", "0"]
-    return [  # the rehearsal: the same commands, scaled to a 2-core CPU's three minutes
-        ("throughput", [*bench, "--bench-arch", "lenet,nin", "--bench-resolution", "67", "--bench-batch", "32"]),
-        ("nin", [*run, "--arch", "nin", "--profile", "full", "--recipe", "fast", "--resolution", "67",
-                 "--train-subset", "2000", "--test-subset", "1000", "--epochs", "1", "--seeds", "0", "1", "2",
-                 "--run-timeout", "60"]),
-        ("entries", [*run, "--profile", "smoke", "--arch", "lenet", "nin", *tiny, "--run-timeout", "60"]),
-    ]  # fmt: skip
-
-
-def _slug(device: str) -> str:
-    from benchmarks.measure.machine import machine_slug
-
-    return machine_slug(device)
-
-
-def run_phase(command: list[str], seconds: float, log) -> tuple[str, float, int | None]:
-    """Run ``command`` for at most ``seconds``, every line to ``log``; (status, seconds, exit code)."""
-    code, took = process_group.run(command, log, timeout=seconds, grace=GRACE_S)
-    if code is None:
-        log(f"gpu-check: the phase's {seconds:.0f} s were spent; stopped it (its finished records stay)")
-        return "stopped", took, None
-    return ("ok" if code == 0 else f"exit {code}"), took, code
-
-
 def main(args) -> int:
+    if args.prepare:
+        return prepare(args)
+    if args.from_bundle:
+        raise UsageError("--from-bundle goes with --prepare")
     missing = missing_packages()
     if missing:
         raise UsageError(f"gpu-check needs {', '.join(missing)} (pip install them; it installs nothing itself)")
+    if not args.minutes > 0:
+        raise UsageError(f"--minutes must be positive, not {args.minutes:g}")
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: CUDA is not available here (--device cpu is the rehearsal)")
-    if args.minutes <= 0:
-        raise UsageError(f"--minutes must be positive, not {args.minutes:g}")
+    if device not in ("cuda", "cpu"):
+        raise UsageError(f"--device {device}: cuda or cpu (a slot plans for one device)")
+    if device == "cuda" and not torch.cuda.is_available() and not args.dry_run:
+        raise UsageError("--device cuda: CUDA is not available here (--device cpu is the rehearsal; --dry-run "
+                         "prints the GPU's plan)")  # fmt: skip
+    if not args.dry_run:
+        from benchmarks.data.fashion_mnist import locate
+
+        locate(args.data_dir, download=False)  # the data first: a DataError is one line, before any step starts
+    t = slot.target(device, dry_run=args.dry_run)
+    scale = slot.GPU if t.kind == "cuda" else slot.REHEARSAL
+    return Slot(t, scale, args).run()
+
+
+class Slot:
+    """One command of a slot: its steps, its log, its bundle."""
+
+    def __init__(self, t: slot.Target, scale: slot.Scale, args):
+        self.t, self.scale, self.args = t, scale, args
+        self.work = Path(args.work)
+        self.out = Path(args.out)
+        self.data = ["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else []
+        self.start = time.monotonic()
+        self.budget = args.minutes * 60
+        self.results: list[dict] = []
+        self.log_file = None
+        self.packed = None  # the inputs of the last bundle
+
+    def left(self) -> float:
+        return self.budget - (time.monotonic() - self.start) - RESERVE_S
+
+    def log(self, line: str) -> None:
+        print(line, flush=True)
+        if self.log_file:
+            self.log_file.write(line + "\n")
+            self.log_file.flush()
+
+    def finished(self) -> list:
+        from benchmarks import records
+
+        return records.read_records(self.work / "runs") + records.read_records(Path("results/runs"))
+
+    def done(self, config) -> bool:
+        from benchmarks import records
+
+        return records.is_done(self.work / "runs" / config.file_name(), config)
+
+    def plan_lines(self) -> list[str]:
+        """Every step with its runs' predictions as things stand now."""
+        finished = self.finished()
+        lines = [f"slot on {self.t.name} ({self.t.slug}), {self.args.minutes:g} minutes; where this machine kind has "
+                 f"no record, a run's seconds rest on an assumption: {self.t.assumed.basis}, plus "
+                 f"{self.t.assumed.warmup_seconds:g} s of warm-up and {slot.START_SECONDS[self.t.kind]:g} s to "
+                 f"start each step's process"]  # fmt: skip
+        total = 0.0
+        for i, step in enumerate(slot.steps(self.scale), 1):
+            if step.benchmarks:
+                seconds = slot.START_SECONDS[self.t.kind] + slot.BENCH_SECONDS[self.t.kind] * len(step.archs)
+                lines.append(f"  step {i} [{step.phase}] {step.label} ({', '.join(step.archs)}): about {seconds:,.0f} s")
+                total += seconds
+                continue
+            planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), finished, self.t, self.done)
+            todo = [p for p in planned if not p.done]
+            seconds = sum(p.seconds or 0.0 for p in todo) + (slot.START_SECONDS[self.t.kind] if todo else 0.0)
+            total += seconds
+            runs = ", ".join(f"{p.config.arch} s{p.config.seed} " + ("done" if p.done else f"{p.seconds:,.0f} s")
+                             for p in planned)  # fmt: skip
+            lines.append(f"  step {i} [{step.phase}] {step.label}: about {seconds:,.0f} s ({runs})")
+        lines.append(f"all steps: about {total / 60:,.1f} min against this command's {self.args.minutes:g}; what "
+                     "does not fit is left for the same command again")  # fmt: skip
+        return lines
+
+    def run_argv(self, step: slot.Step, archs: tuple[str, ...], seeds: tuple[int, ...] | None = None) -> list[str]:
+        return slot.run_argv(step, archs, str(self.work), self.t.device, self.data, seeds)
+
+    def run(self) -> int:
+        if self.args.dry_run:
+            print("\n".join(self.plan_lines()))
+            return 0
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log_file = (self.work / "slot.log").open("a")
+        import torch
+
+        self.log(f"gpu-check on {self.t.device} (torch {torch.__version__}), into {self.work}, bundle in {self.out}")
+        for line in self.plan_lines():
+            self.log(line)
+        try:
+            for i, step in enumerate(slot.steps(self.scale), 1):
+                self.results.append(self.run_step(i, step))
+                self.refresh()
+        finally:
+            self.refresh(final=True)
+            self.log_file.close()
+        failed = [r for r in self.results if r["status"] not in ("ok", "done", "skipped: does not fit")]
+        return 1 if failed else 0
+
+    def run_step(self, i: int, step: slot.Step) -> dict:
+        name = f"step {i} [{step.phase}] {step.label}"
+        left = self.left() - slot.START_SECONDS[self.t.kind]
+        if step.benchmarks:
+            archs, left_out = slot.bench_fit(step.archs, self.t.kind, self.left())
+            if left_out:
+                self.log(f"{name}: {', '.join(left_out)} left out: {slot.BENCH_SECONDS[self.t.kind]:g} s each, "
+                         f"{max(self.left(), 0):,.0f} s left")  # fmt: skip
+            if not archs:
+                return {"step": name, "status": "skipped: does not fit", "seconds": 0.0}
+            storage = (self.work / "benchmarks" / self.t.slug).resolve()
+            command = [sys.executable, "-m", "pytest",
+                       *slot.bench_argv(archs, str(storage), self.t.device, step.flags)]  # fmt: skip
+        else:
+            planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), self.finished(), self.t,
+                                   self.done)  # fmt: skip
+            chosen, left_out = slot.fit(planned, left)
+            for p in left_out:
+                self.log(f"{name}: {p.config.arch} seed {p.config.seed} not started: needs about "
+                         f"{p.seconds:,.0f} s, {max(left, 0):,.0f} s left; the same command again runs it")  # fmt: skip
+            if not chosen:
+                return {"step": name, "status": "done" if not left_out else "skipped: does not fit", "seconds": 0.0}
+            archs = tuple(dict.fromkeys(p.config.arch for p in chosen))  # a step has one seed, or one entry
+            seeds = tuple(dict.fromkeys(p.config.seed for p in chosen))
+            command = [sys.executable, "-m", "benchmarks", *self.run_argv(step, archs, seeds),
+                       "--max-minutes", f"{max(left, 1) / 60:.2f}"]  # fmt: skip
+        self.log(f"{name}: {' '.join(command[1:])}")
+        code, took = process_group.run(command, self.relay, timeout=max(self.left(), 1), grace=GRACE_S)
+        status = "stopped at the command's minutes" if code is None else ("ok" if code == 0 else f"exit {code}")
+        self.log(f"{name}: {status} after {took:,.0f} s")
+        return {"step": name, "status": status, "seconds": round(took, 1), "command": command[1:]}
+
+    def relay(self, line: str) -> None:
+        self.log(line)
+        self.refresh()
+
+    def refresh(self, final: bool = False) -> None:
+        """The bundle and the summary anew, when a record or a benchmark file changed (or at the end)."""
+        inputs = bundle.inputs(self.work)
+        if inputs == self.packed and not final:
+            return
+        self.packed = inputs
+        plan = {"device": self.t.device, "name": self.t.name, "machine": self.t.slug, "minutes": self.args.minutes,
+                "assumed": self.t.assumed.basis, "seconds": round(time.monotonic() - self.start, 1),
+                "steps": self.results, "finished": final}  # fmt: skip
+        (self.work / "slot.json").write_text(json.dumps(plan, indent=1) + "\n")
+        bundle.write(self.work, self.out, summary=bundle.summary(self.work, plan))
+
+
+def prepare(args) -> int:
+    """Fill ``.data/`` with the four files, optionally unpack a returned bundle into ``--work``, print the call."""
     from benchmarks.data.fashion_mnist import locate
 
-    locate(args.data_dir, download=False)  # the data first: a DataError is one line, before any phase starts
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    budget = args.minutes * 60
-    log_file = (out / "gpu-check.log").open("a")
-
-    def log(line: str) -> None:
-        print(line, flush=True)
-        log_file.write(line + "\n")
-        log_file.flush()
-
-    data = ["--data-dir", args.data_dir] if args.data_dir else []
-    log(f"gpu-check on {device} ({torch.__version__}), {args.minutes:g} minutes, into {out}")
-    results = []
-    planned = phases(device, out, data)
-    for i, (name, command) in enumerate(planned):
-        left = budget - (time.monotonic() - start) - RESERVE_S
-        share = SHARES[name] / sum(SHARES[n] for n, _ in planned[i:])  # what the phases before left over is shared
-        seconds = max(0.0, left * share)
-        log(f"phase {name}: {seconds:.0f} s: {' '.join(command[1:])}")
-        if seconds < 5:
-            results.append({"phase": name, "status": "skipped: no time left", "seconds": 0.0, "command": command})
-            continue
-        status, took, code = run_phase(command, seconds, log)
-        log(f"phase {name}: {status} after {took:.0f} s")
-        results.append({"phase": name, "status": status, "seconds": round(took, 1), "exit": code,
-                        "command": command})  # fmt: skip
-    board = [sys.executable, "-m", "benchmarks", "leaderboard", "--runs", str(out / "runs"), "--benchmarks",
-             str(out / "benchmarks"), "--out", str(out / "LEADERBOARD.md"), "--readme", "", "--allow-empty"]  # fmt: skip
-    status, _, _ = run_phase(board, max(RESERVE_S, 10), log)
-    summary = {"device": device, "torch": torch.__version__, "minutes": args.minutes,
-               "seconds": round(time.monotonic() - start, 1), "phases": results, "leaderboard": status}  # fmt: skip
-    (out / "gpu-check.json").write_text(json.dumps(summary, indent=1) + "\n")
-    log(f"gpu-check done in {summary['seconds']:.0f} s: " + ", ".join(f"{r['phase']} {r['status']}" for r in results)
-        + f"; leaderboard {status}. Everything is under {out}")  # fmt: skip
-    log_file.close()
-    return 0 if all(r["status"] == "ok" for r in results) and status == "ok" else 1
+    target = Path(DATA_FOLDER)
+    target.mkdir(exist_ok=True)
+    for source in locate(args.data_dir, download=False).values():
+        copy = target / source.name
+        if not copy.exists() or copy.stat().st_size != source.stat().st_size:
+            shutil.copyfile(source, copy)
+    carry = [DATA_FOLDER]
+    if args.from_bundle:
+        count = bundle.unpack(Path(args.from_bundle), Path(args.work))
+        print(f"{args.from_bundle}: {count} files unpacked into {args.work}/; carried, the slot resumes from them")
+        carry.append(args.work)
+    size = sum(f.stat().st_size for f in target.iterdir()) / 2**20
+    command = (f"PYTHONUNBUFFERED=1 python3 -m benchmarks gpu-check --data-dir {DATA_FOLDER} --work {args.work} "
+               "--out $OUT --minutes {minutes}")  # fmt: skip
+    print(f"{DATA_FOLDER}/ holds Fashion-MNIST's four files ({size:.0f} MiB), ignored by git. The device calls:")
+    for label, minutes in (("first", FIRST_MINUTES), ("second, while the machine is warm", SECOND_MINUTES)):
+        print(f"  {label}: run(carry={json.dumps(carry)}, timeout_s={int(minutes * 60 + 60)}, "
+              f"command={json.dumps(command.format(minutes=f'{minutes:g}'))})")
+    print("Each returns $OUT/slot-bundle.tar.gz and slot-summary.txt; here, `python -m benchmarks import-bundle "
+          "FILE` puts the records into results/ and regenerates the leaderboard. If the machine went back between "
+          f"the two, `gpu-check --prepare --from-bundle FILE` unpacks the first bundle into {args.work}/ to carry.")
+    return 0

@@ -7,16 +7,29 @@ machine; else the rate this machine reached on other configurations, in seconds 
 epoch (the median over its finished runs), times this run's FLOPs (as a record of the same entry at the same input
 size gives them: the suite's process runs no model code), examples and epochs; else none, and the run is started
 (nothing says it cannot finish). The same estimates are what the plan prints, per run and in total.
+
+A caller that knows more (the GPU slot's plan, ``benchmarks.run.slot``) may hand over the FLOPs it counted and an
+``Assumed`` rate for a machine without records: the estimate then says it rests on that assumption.
 """
 
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
 from benchmarks.records import RunRecord
 from benchmarks.run.config import RunConfig
 
 DEFAULT_TRAIN, DEFAULT_TEST = 60_000, 10_000
+
+
+@dataclass(frozen=True)
+class Assumed:
+    """A rate taken on trust where this machine has no finished run yet, and what it rests on."""
+
+    flops_per_second: float  # model FLOPs (forward FLOPs x 3 a training example, x 1 an evaluated one) per second
+    warmup_seconds: float  # a run's warm-up (autotuning, compilation), which does not scale with FLOPs
+    basis: str  # "20% of H200 SXM dense bf16 989.4 TFLOP/s (vendor datasheet)"
 
 
 def planned_flops(config: RunConfig, known: list[RunRecord]) -> int | None:
@@ -31,8 +44,11 @@ def _work(flops: float, train: int, test: int, epochs: int) -> float:
     return flops * (3 * train + test) * epochs
 
 
-def estimate_seconds(config: RunConfig, finished: list[RunRecord]) -> float | None:
-    """The run's wall seconds by ``finished`` (records of any machine; this machine's give the rates)."""
+def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | None = None,
+                     assumed: Assumed | None = None) -> float | None:  # fmt: skip
+    """The run's wall seconds by ``finished`` (records of any machine; this machine's give the rates); ``flops``
+    (forward FLOPs of one example, counted by the caller) where no record has them; ``assumed`` where this machine
+    has no rate of its own."""
     mine = [r for r in finished if r.machine == config.machine and r.final is not None]
     same = [r.final.wall_seconds for r in mine if r.run_id == config.run_id()]
     if same:
@@ -44,10 +60,11 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord]) -> float | No
         / _work(r.flops, r.data.train_examples, r.data.test_examples, r.config.epochs)
         for r in scaled
     ]  # fmt: skip
-    flops = planned_flops(config, finished)
-    if not rates or not flops:
+    flops = planned_flops(config, finished) or flops
+    if not flops or not (rates or assumed):
         return None
-    train = config.train_subset or DEFAULT_TRAIN
-    test = config.test_subset or DEFAULT_TEST
+    work = _work(flops, config.train_subset or DEFAULT_TRAIN, config.test_subset or DEFAULT_TEST, config.epochs)
+    if not rates:
+        return work / assumed.flops_per_second + assumed.warmup_seconds
     warmup = statistics.median(r.final.warmup_seconds or 0.0 for r in scaled)
-    return statistics.median(rates) * _work(flops, train, test, config.epochs) + warmup
+    return statistics.median(rates) * work + warmup

@@ -22,6 +22,11 @@ import torch
 import torch.distributed as dist
 
 
+# How long a rank waits in a collective for the others: minutes, not NCCL's default of hours, so that a rank that
+# died or hangs ends every rank soon (a failed run is re-raised on its rank, and torchrun then stops the others)
+COLLECTIVE_TIMEOUT = timedelta(minutes=15)
+
+
 @dataclass(frozen=True)
 class World:
     rank: int = 0
@@ -58,7 +63,7 @@ def init(w: World, device: str) -> None:
         if device.startswith("cuda"):
             torch.cuda.set_device(device)
             extra["device_id"] = torch.device(device)  # NCCL binds its communicator to this GPU, eagerly
-        dist.init_process_group(backend(device), timeout=timedelta(hours=2), **extra)
+        dist.init_process_group(backend(device), timeout=COLLECTIVE_TIMEOUT, **extra)
 
 
 def shard(items: list, w: World) -> list:

@@ -107,6 +107,8 @@ def run_one(
             return RunRecord(**static, status="diverged", epochs=err.epochs, error=str(err),
                              diverged_epoch=err.epoch, oom_retries=retries, batch_size_used=used)  # fmt: skip
         except Exception as err:  # one architecture failing must not stop the suite
+            if world is not None:  # --ddp: the other ranks wait in a collective for this one; end them all
+                raise  # (torchrun stops every rank when one fails; the same command reruns the run)
             if not is_oom(err):
                 log(f"  error: {err.__class__.__name__}: {err}")
                 return RunRecord(**static, status="error", error=f"{err.__class__.__name__}: {err}",

@@ -129,6 +129,16 @@ def default_profile(device_kind: str) -> str:
     return "full" if device_kind == "cuda" else "cpu"
 
 
+def run_overrides(args: RunOptions) -> dict:
+    """The command line's explicit values of a run's configuration, for ``profiles.resolve`` (None: not given)."""
+    return {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
+        "recipe": args.recipe, "recipe_parts": list(args.recipe_parts),
+        "resolution": args.resolution, "train_subset": args.train_subset, "test_subset": args.test_subset,
+        "data": "synthetic" if args.synthetic else None,
+    }  # fmt: skip
+
+
 def plan(args: RunOptions, w: distributed.World | None = None, isolate: bool = False) -> Plan:
     """Every configuration the suite will run, each checked; raises UsageError on the first bad argument. With
     ``isolate`` this process runs none of a user entry's code (``sized_entry``)."""
@@ -142,6 +152,8 @@ def plan(args: RunOptions, w: distributed.World | None = None, isolate: bool = F
     except ValueError as err:
         raise UsageError(str(err)) from None
     device = resolve_device(args.device)
+    if w.active and device.startswith("cuda:"):  # every rank would train on that one GPU
+        raise UsageError(f"--device {device} under torchrun: each rank takes cuda:LOCAL_RANK; pass --device cuda")
     if w.active and device == "cuda":
         device = f"cuda:{w.local_rank}"  # one GPU per rank
     kind = torch.device(device).type
@@ -153,12 +165,7 @@ def plan(args: RunOptions, w: distributed.World | None = None, isolate: bool = F
         raise UsageError(str(err)) from None
     defaults, why = compute_defaults(machine.capability(device))
     fast = resolve_compute(defaults, args.compute, exact=args.exact)
-    overrides = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-        "recipe": args.recipe, "recipe_parts": list(args.recipe_parts),
-        "resolution": args.resolution, "train_subset": args.train_subset, "test_subset": args.test_subset,
-        "data": "synthetic" if args.synthetic else None,
-    }  # fmt: skip
+    overrides = run_overrides(args)
     slug = machine.machine_slug(device)
     configs, unsized = [], {}
     for name in names:

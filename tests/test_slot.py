@@ -1,0 +1,203 @@
+"""The GPU slot (``gpu-check``): its plan, its rehearsal on the CPU, the bundle that comes back whatever stops it,
+and ``import-bundle``."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.run import bundle, slot
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path("/usr/share/datasets/fashion-mnist")
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="needs real Fashion-MNIST (dataset-fashion-mnist)")
+REQUIRED = {"lenet", "alexnet", "vgg11", "vgg11-small", "nin", "nin-no-1x1", "nin-one-1x1", "nin-no-dropout",
+            "nin-fc-head"}  # fmt: skip
+
+
+def cli(*argv, timeout=120):
+    return subprocess.run([sys.executable, "-m", "benchmarks", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def test_the_slot_runs_the_chapter_first_nin_family_first_and_full_vgg11_last():
+    """The issue's order of value: seed 0 of every required entry (NiN's family first, full VGG-11 last), then
+    seeds 1 and 2, then NiN's fast recipe, then the compiled throughput benchmarks; VGG-11's extra seeds last."""
+    steps = slot.steps(slot.GPU)
+    assert [s.phase for s in steps] == ["chapter", "chapter", "chapter", "nin-fast", "throughput", "chapter"]
+    first = steps[0]
+    assert set(first.archs) == REQUIRED and first.seed == 0 and first.archs[-1] == "vgg11"
+    assert first.archs[:5] == ("nin", "nin-no-1x1", "nin-one-1x1", "nin-no-dropout", "nin-fc-head")
+    assert [s.seed for s in steps[1:3]] == [1, 2] and all(set(s.archs) == REQUIRED - {"vgg11"} for s in steps[1:3])
+    assert steps[-1].archs == ("vgg11",) and steps[-1].seeds == (1, 2)
+    assert "d2l" in first.flags and "full" in first.flags  # d2l's recipe at d2l's budget
+    argv = slot.run_argv(first, first.archs, "w", "cuda", [])
+    assert "--no-compile" in argv and "--no-isolate" in argv  # eager; one process for the step's runs
+
+
+def test_the_slot_decides_each_run_as_the_run_command_does():
+    """The slot predicts configurations the child `benchmarks run` will plan: the same ``RunConfig``s."""
+    from benchmarks.commands import run
+    from benchmarks.run.plan import plan
+
+    t = slot.target("cpu")
+    step = slot.steps(slot.REHEARSAL)[0]
+    argv = slot.run_argv(step, step.archs, "w", "cpu", [])
+    parser = slot._run_parser()
+    planned = plan(run.options(parser.parse_args(argv[1:]))).configs
+    assert slot.configs(argv, t) == planned and len(planned) == 9
+
+
+def test_a_run_that_does_not_fit_is_left_out_and_a_shorter_one_after_it_still_starts():
+    runs = [slot.Planned(name, False, s) for name, s in (("a", 40.0), ("b", 50.0), ("c", 15.0), ("d", 30.0))]
+    chosen, left_out = slot.fit([slot.Planned("done", True, 0.0), *runs], 60.0)
+    assert [p.config for p in chosen] == ["a", "c"] and [p.config for p in left_out] == ["b", "d"]
+    assert slot.bench_fit(("nin", "alexnet", "vgg11"), "cuda", 20 + 2 * 90 + 5) == (("nin", "alexnet"), ("vgg11",))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="plans for a GPU that is not here")
+def test_the_dry_run_prints_an_h200s_plan_with_its_assumption_on_a_machine_without_one():
+    """Each run's seconds by the documented rule: forward FLOPs (torch's counter) x (3 a training example + 1 an
+    evaluated one) x epochs, over 20% of the H200's dense bf16 989.4 TFLOP/s, plus 5 s of warm-up."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archs
+
+    done = cli("gpu-check", "--device", "cuda", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "NVIDIA H200 (nvidia-h200)" in out and "20% of H200 SXM dense bf16 989.4 TFLOP/s" in out
+    assert sum(line.startswith("  step ") for line in out.splitlines()) == 6 and "all steps: about" in out
+    with torch.device("meta"), FlopCounterMode(display=False) as counter:
+        archs.get_entry("nin").build().eval()(torch.zeros(1, 1, 224, 224))
+    seconds = counter.get_total_flops() * (3 * 60_000 + 10_000) * 10 / (0.2 * 989.4e12) + 5
+    assert f"nin s0 {seconds:,.0f} s" in out.splitlines()[1]
+    assert not done.stderr
+
+
+def files_of(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory):
+    if not DATA.is_dir():
+        pytest.skip("needs real Fashion-MNIST (dataset-fashion-mnist)")
+    base = tmp_path_factory.mktemp("slot")
+    start = time.monotonic()
+    done = cli("gpu-check", "--device", "cpu", "--minutes", "3", "--data-dir", str(DATA), "--out", str(base / "out"),
+               "--work", str(base / "work"), timeout=400)  # fmt: skip
+    return base, done, time.monotonic() - start
+
+
+@needs_data
+def test_the_rehearsal_returns_every_phase_in_one_bundle_that_a_lent_machine_gives_back(rehearsal):
+    base, done, seconds = rehearsal
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert seconds < 3 * 60 + 20  # its minutes, and the process's start
+    out = base / "out"
+    assert bundle.check_returnable(out) == []  # at most 8 files, 2 folders down, 16 MiB each, plain names
+    assert sorted(p.name for p in out.iterdir()) == [bundle.BUNDLE, bundle.SUMMARY, bundle.LOG]
+    packed = bundle.read(out / bundle.BUNDLE)
+    assert {k: v for k, v in packed.items() if k.startswith("runs/")} == {
+        f"runs/{k}": v for k, v in files_of(base / "work" / "runs").items()
+    }  # every record the work folder holds
+    records = [json.loads(v) for k, v in packed.items() if k.startswith("runs/")]
+    chapter = {r["arch"] for r in records if r["config"]["recipe"]["name"] == "d2l" and r["config"]["seed"] == 0}
+    assert chapter == REQUIRED  # the chapter: seed 0 of every required entry
+    assert any(r["arch"] == "nin" and r["config"]["recipe"]["name"] == "fast" for r in records)  # NiN's fast recipe
+    benches = [json.loads(v) for k, v in packed.items() if k.startswith("benchmarks/")]
+    names = {b["name"] for run in benches for b in run["benchmarks"]}
+    assert {"test_train_step[nin]", "test_matmul_peak"} <= names  # the throughput step
+    summary = (out / bundle.SUMMARY).read_text()
+    assert f"{len(records)} records:" in summary and "bench test_train_step[nin]" in summary
+    plan = json.loads(packed["slot.json"])
+    assert plan["finished"] and [s["status"] for s in plan["steps"]][:5] == ["ok"] * 5
+
+
+@needs_data
+def test_import_bundle_puts_the_records_in_place_never_over_another_and_builds_the_leaderboard_beside_them(
+    rehearsal, tmp_path
+):  # fmt: skip
+    base, _, _ = rehearsal
+    file = base / "out" / bundle.BUNDLE
+    runs, benches = tmp_path / "results" / "runs", tmp_path / "results" / "benchmarks"
+    done = cli("import-bundle", str(file), "--runs", str(runs), "--benchmarks", str(benches))
+    assert done.returncode == 0, done.stderr
+    assert files_of(runs) == files_of(base / "work" / "runs")  # byte for byte, each under its machine
+    assert files_of(benches) == files_of(base / "work" / "benchmarks")
+    assert "Step throughput on" in (tmp_path / "results" / "LEADERBOARD.md").read_text()
+    again = cli("import-bundle", str(file), "--runs", str(runs), "--benchmarks", str(benches), "--no-leaderboard")
+    assert again.returncode == 0 and "0 files put in place" in again.stdout
+    victim = sorted(runs.rglob("*.json"))[0]
+    victim.write_text(victim.read_text().replace('"status": "ok"', '"status": "ok" '))  # another file, same name
+    changed = victim.read_bytes()
+    clash = cli("import-bundle", str(file), "--runs", str(runs), "--benchmarks", str(benches), "--no-leaderboard")
+    assert clash.returncode == 1 and "not replaced" in clash.stdout and victim.read_bytes() == changed
+
+
+def test_import_bundle_refuses_what_is_not_a_bundle_in_one_line(tmp_path):
+    (tmp_path / "x.tar.gz").write_bytes(b"not a tar")
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        (tmp_path / "f").write_text("{}")
+        tar.add(tmp_path / "f", arcname="slot/../../escaped.json")
+    for name in ("missing.tar.gz", "x.tar.gz"):
+        done = cli("import-bundle", str(tmp_path / name), "--runs", str(tmp_path / "runs"))
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    with pytest.raises(ValueError, match="not inside"):
+        bundle.unpack(evil, tmp_path / "dest")
+    assert not (tmp_path / "escaped.json").exists()
+
+
+@needs_data
+def test_a_sigterm_at_a_random_point_leaves_a_bundle_of_every_finished_run(tmp_path):
+    """The device tool stops a command at its limit: whatever point that lands on, the bundle that comes back holds
+    every run that had finished (the point is drawn afresh each time and printed on failure)."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "gpu-check", "--device", "cpu", "--minutes", "2", "--data-dir",
+         str(DATA), "--out", str(out), "--work", str(work)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    for line in process.stdout:  # once the first step is under way
+        if line.startswith("step 1 ") and " -m benchmarks run" in line:
+            break
+    point = random.uniform(2, 45)
+    time.sleep(point)
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=120)[0]
+    assert process.returncode == 143, f"stopped {point:.1f} s into step 1: {rest[-2000:]}"
+    packed = bundle.read(out / bundle.BUNDLE)
+    finished = files_of(work / "runs")
+    assert {k: v for k, v in packed.items() if k.startswith("runs/")} == {f"runs/{k}": v for k, v in finished.items()}, (
+        f"stopped {point:.1f} s into step 1"
+    )  # fmt: skip
+    assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+
+
+@needs_data
+def test_a_stopped_throughput_benchmark_still_saves_what_finished(tmp_path):
+    """pytest-benchmark saves when the session ends; SIGTERM (the slot's step out of time) ends it like Ctrl-C, so
+    the benchmarks that finished are saved."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "perf/bench_throughput.py", "-v", "-p", "no:randomly", "-k", "train_step",
+         "--bench-device", "cpu", "--bench-arch", "lenet,vgg11", "--bench-resolution", "64",
+         f"--benchmark-storage=file://{tmp_path}", "--benchmark-autosave"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    for line in process.stdout:
+        if "test_train_step[lenet] PASSED" in line:
+            break
+    process.send_signal(signal.SIGTERM)  # vgg11's benchmark is next, or under way
+    process.communicate(timeout=120)
+    saved = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
+    assert [b["name"] for b in saved[0]["benchmarks"]] == ["test_train_step[lenet]"]
