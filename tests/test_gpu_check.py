@@ -1,4 +1,4 @@
-"""The CUDA path, checked where the CPU can see it, and the bounded GPU check rehearsed on the CPU."""
+"""The CUDA path, checked where the CPU can see it (the GPU slot itself: tests/test_slot.py)."""
 
 import json
 import subprocess
@@ -38,36 +38,6 @@ def test_nvidia_smi_is_asked_by_uuid_not_by_torchs_index():
         == "GPU-6c1a2b3c-0000-1111-2222-333344445555"
     )
     assert smi_id(SimpleNamespace(uuid="", index=0)) == 0
-
-
-@pytest.mark.skipif(not DATA.is_dir(), reason="needs real Fashion-MNIST (apt-get install dataset-fashion-mnist)")
-def test_the_gpu_check_rehearsal_runs_on_the_cpu_inside_its_minutes_and_its_folder_builds_a_leaderboard(tmp_path):
-    out = tmp_path / "check"
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "gpu-check", "--device", "cpu", "--minutes", "3", "--data-dir", str(DATA),
-         "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=400,
-    )  # fmt: skip
-    seconds = time.monotonic() - start
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert seconds < 3 * 60 + 20  # its minutes, and the process start
-    log = (out / "gpu-check.log").read_text()
-    assert "phase throughput" in log and "phase nin" in log and "phase entries" in log
-    summary = json.loads((out / "gpu-check.json").read_text())
-    assert [p["phase"] for p in summary["phases"]] == ["throughput", "nin", "entries"]
-    assert all(p["status"] == "ok" for p in summary["phases"]), summary
-    found = list((out / "runs").rglob("*.json"))
-    nin = [p for p in found if p.name.startswith("nin__")]
-    assert len(nin) >= 3 and list((out / "benchmarks").rglob("*.json"))
-    board = (out / "LEADERBOARD.md").read_text()
-    assert "Step throughput on" in board and "### " in board
-    again = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "leaderboard", "--runs", str(out / "runs"), "--benchmarks",
-         str(out / "benchmarks"), "--out", str(tmp_path / "elsewhere" / "LEADERBOARD.md"), "--readme", ""],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert again.returncode == 0 and "Step throughput on" in (tmp_path / "elsewhere" / "LEADERBOARD.md").read_text()
 
 
 def test_a_rank_binds_its_gpu_before_anything_touches_cuda_and_nccl_gets_the_device(monkeypatch):
@@ -168,3 +138,38 @@ def test_augmentation_draws_on_the_images_device():
     loader = DeviceLoader(images, torch.zeros(8, dtype=torch.int64), 4, 28, flip=True, translate=2)
     assert loader.augment_generator.device == images.device
     assert len(list(loader)) == 2
+
+
+def test_torchrun_refuses_one_named_gpu_for_every_rank(monkeypatch):
+    """Under torchrun each rank takes cuda:LOCAL_RANK; --device cuda:0 would put every rank on GPU 0."""
+    import torch
+
+    from benchmarks.errors import UsageError
+    from benchmarks.run import distributed, plan
+    from benchmarks.run.options import RunOptions
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(UsageError, match="each rank takes cuda:LOCAL_RANK"):
+        plan.plan(RunOptions(arch=("lenet",), device="cuda:0"), distributed.World(1, 2, 1))
+
+
+def test_a_failed_data_parallel_run_raises_on_its_rank_so_that_torchrun_ends_the_others(monkeypatch):
+    """A rank that recorded its failure and went on would leave the other ranks waiting in a collective; it raises,
+    and torchrun stops every rank (a collective that waits longer than minutes times out: COLLECTIVE_TIMEOUT)."""
+    from datetime import timedelta
+
+    from benchmarks.data.device_data import synthetic_fashion_mnist
+    from benchmarks.run import distributed, one
+    from tests.records_by_hand import make_config
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a rank's step failed")
+
+    monkeypatch.setattr(one, "train", broken)
+    config = make_config("lenet", 0, device="cpu", train_subset=256, test_subset=128)
+    data = synthetic_fashion_mnist()
+    assert one.run_one(config, data, "cpu", log=lambda _: None).status == "error"  # one process: recorded
+    with pytest.raises(RuntimeError, match="a rank's step failed"):
+        one.run_one(config, data, "cpu", log=lambda _: None, world=distributed.World(0, 2, 0))
+    assert distributed.COLLECTIVE_TIMEOUT <= timedelta(minutes=30)

@@ -201,3 +201,29 @@ def test_a_stopped_throughput_benchmark_still_saves_what_finished(tmp_path):
     process.communicate(timeout=120)
     saved = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
     assert [b["name"] for b in saved[0]["benchmarks"]] == ["test_train_step[lenet]"]
+
+
+@needs_data
+def test_prepare_fills_the_carried_data_folder_and_prints_a_call_the_cli_takes(tmp_path, rehearsal):
+    """--prepare copies the four files into .data/ (where it runs) and prints the device calls; each printed command
+    parses as the CLI's own; --from-bundle unpacks a returned bundle into the work folder, to be carried."""
+    import shlex
+
+    from benchmarks.cli import build_parser
+
+    base, _, _ = rehearsal
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "gpu-check", "--prepare", "--data-dir", str(DATA),
+                           "--from-bundle", str(base / "out" / bundle.BUNDLE), "--work", "resume"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / ".data").iterdir()) == sorted(p.name for p in DATA.iterdir())
+    assert files_of(tmp_path / "resume" / "runs") == files_of(base / "work" / "runs")
+    calls = [line for line in done.stdout.splitlines() if "run(carry=" in line]
+    assert len(calls) == 2 and all('[".data", "resume"]' in c for c in calls)
+    for call in calls:
+        command = json.loads(call.split("command=", 1)[1][:-1])
+        words = shlex.split(command.replace("$OUT", "/tmp/out"))
+        assert words[:3] == ["PYTHONUNBUFFERED=1", "python3", "-m"] and words[3] == "benchmarks"
+        args = build_parser(words[4:]).parse_args(words[4:])
+        assert args.data_dir == ".data" and args.work == "resume" and args.minutes in (8.0, 4.0)
