@@ -1,9 +1,6 @@
 """The CUDA path, checked where the CPU can see it (the GPU slot itself: tests/test_slot.py)."""
 
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 

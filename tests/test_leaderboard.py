@@ -407,3 +407,17 @@ def test_the_records_reference_has_the_registrys_published_fields():
         return [(f.name, f.default) for f in dataclasses.fields(kind)]
 
     assert shape(records.Reference) == shape(archs.Published)
+
+
+def test_time_to_train_is_the_step_clock_and_the_warm_up_with_its_compilation_stands_beside_it():
+    """A cold compile is a minute of warm-up before seconds of training: "time to train" counts the steps only."""
+    import dataclasses
+
+    from benchmarks.report import summary
+    from tests.records_by_hand import make_record
+
+    _, record = make_record("nin", 0, 0.8, 6_000.0, epochs=1)  # 60,000 examples at 6,000/s: 10 s of steps
+    final = dataclasses.replace(record.final, train_seconds=70.0, warmup_seconds=60.0)
+    (group,) = summary.groups([dataclasses.replace(record, final=final)])
+    (row,) = group.summary.itertuples()
+    assert row.train_seconds == pytest.approx(10.0) and row.warmup_seconds == pytest.approx(60.0)

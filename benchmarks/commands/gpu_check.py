@@ -47,8 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cuda (default where present) or cpu (the rehearsal)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and what it rests on; run nothing "
                         "(--device cuda plans for an H200 on a machine without a GPU)")  # fmt: skip
-    parser.add_argument("--prepare", action="store_true",
-                        help=f"copy Fashion-MNIST into {DATA_FOLDER}/ and print the device call; run nothing")
+    parser.add_argument(
+        "--prepare",
+        action="store_true",
+        help=f"copy Fashion-MNIST into {DATA_FOLDER}/ and print the device call; run nothing",
+    )
     parser.add_argument("--from-bundle", metavar="FILE", help="with --prepare: unpack a bundle the slot returned "
                         "into --work, so that a fresh GPU machine resumes from it (carry the work folder too)")  # fmt: skip
 
@@ -128,7 +131,9 @@ class Slot:
         for i, step in enumerate(slot.steps(self.scale), 1):
             if step.benchmarks:
                 seconds = slot.START_SECONDS[self.t.kind] + slot.BENCH_SECONDS[self.t.kind] * len(step.archs)
-                lines.append(f"  step {i} [{step.phase}] {step.label} ({', '.join(step.archs)}): about {seconds:,.0f} s")
+                lines.append(
+                    f"  step {i} [{step.phase}] {step.label} ({', '.join(step.archs)}): about {seconds:,.0f} s"
+                )
                 total += seconds
                 continue
             planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), finished, self.t, self.done)
@@ -236,9 +241,13 @@ def prepare(args) -> int:
                "--out $OUT --minutes {minutes}")  # fmt: skip
     print(f"{DATA_FOLDER}/ holds Fashion-MNIST's four files ({size:.0f} MiB), ignored by git. The device calls:")
     for label, minutes in (("first", FIRST_MINUTES), ("second, while the machine is warm", SECOND_MINUTES)):
-        print(f"  {label}: run(carry={json.dumps(carry)}, timeout_s={int(minutes * 60 + 60)}, "
-              f"command={json.dumps(command.format(minutes=f'{minutes:g}'))})")
-    print("Each returns $OUT/slot-bundle.tar.gz and slot-summary.txt; here, `python -m benchmarks import-bundle "
-          "FILE` puts the records into results/ and regenerates the leaderboard. If the machine went back between "
-          f"the two, `gpu-check --prepare --from-bundle FILE` unpacks the first bundle into {args.work}/ to carry.")
+        print(
+            f"  {label}: run(carry={json.dumps(carry)}, timeout_s={int(minutes * 60 + 60)}, "
+            f"command={json.dumps(command.format(minutes=f'{minutes:g}'))})"
+        )
+    print(
+        "Each returns $OUT/slot-bundle.tar.gz and slot-summary.txt; here, `python -m benchmarks import-bundle "
+        "FILE` puts the records into results/ and regenerates the leaderboard. If the machine went back between "
+        f"the two, `gpu-check --prepare --from-bundle FILE` unpacks the first bundle into {args.work}/ to carry."
+    )
     return 0

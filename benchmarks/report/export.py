@@ -18,7 +18,7 @@ COLUMNS = [
     "machine", "device_name", "profile", "precision", "data", "architecture", "arch", "config_id", "recipe",
     "epochs", "train_subset", "batch_size", "optimizer", "lr", "resolution", "params", "gflops", "n_ok", "n_learned",
     "not_counted", "test_acc_mean", "test_acc_ci95", "last_epochs_acc_mean", "train_acc", "train_examples_per_sec",
-    "train_seconds", "peak_memory_mib", *[f"time_to_{tta.key(t)}_median_s" for t in tta.TARGETS], "torch", "commits",
+    "train_seconds", "warmup_seconds", "peak_memory_mib", *[f"time_to_{tta.key(t)}_median_s" for t in tta.TARGETS], "torch", "commits",
 ]  # fmt: skip
 
 
@@ -53,7 +53,7 @@ def row_dicts(groups: list[summary_io.Group]) -> list[dict]:
                 "last_epochs_acc_mean": s.last_acc.mean if s.last_acc and g.accuracy_is_result else None,
                 "train_acc": _value(s.train_acc) if g.accuracy_is_result else None,
                 "train_examples_per_sec": _value(s.train_eps), "train_seconds": _value(s.train_seconds),
-                "peak_memory_mib": _value(s.peak_mib),
+                "warmup_seconds": _value(s.warmup_seconds), "peak_memory_mib": _value(s.peak_mib),
                 **{f"time_to_{tta.key(t)}_median_s": (s.tta[t][0] if s.tta and g.accuracy_is_result else None)
                    for t in tta.TARGETS},
                 "torch": ", ".join(g.torch_versions), "commits": " ".join(s.commits),

@@ -61,7 +61,7 @@ def _fmt(value, fmt: str, suffix: str = "") -> str:
     return "" if value is None or pd.isna(value) else f"{value:{fmt}}{suffix}"
 
 
-NUMERIC = {"params", "GFLOPs", "input", "train acc", "train examples/s", "vs --exact", "time to train", "peak RSS",
+NUMERIC = {"params", "GFLOPs", "input", "train acc", "train examples/s", "vs --exact", "time to train", "warm-up", "peak RSS",
            "peak CUDA memory", "time to 0.85", "Δ params", "Δ test acc (95% CI)", "p (Welch)", "Δ throughput (95% CI)",
            "ok runs", "target", "median", "olympic mean", "n", "not reached", "ranks", "global batch",
            "per-rank batch", "aggregate examples/s", "rank 0 examples/s", "1 process examples/s",
@@ -91,7 +91,7 @@ def _cost(s, group, notes: Notes) -> dict:
     return {
         "architecture": _architecture(s, notes), "params": _fmt(f.params, ",.0f"), "GFLOPs": _fmt(f.gflops, ".3f"),
         "train examples/s": _fmt(s.train_eps, ",.0f"), "vs --exact": _fmt(s.vs_exact, ".2f", "x"),
-        "time to train": _fmt(s.train_seconds, ".1f", " s"),
+        "time to train": _fmt(s.train_seconds, ".1f", " s"), "warm-up": _fmt(s.warmup_seconds, ".1f", " s"),
         _memory_header(group): _fmt(s.peak_mib, ",.0f", " MiB"),
     }  # fmt: skip
 
@@ -328,7 +328,7 @@ def reading_the_tables() -> list[str]:
         "**check**: what ran and how fast, no accuracy.",
         "- **Cost**: train examples/s over every training step after a warm-up that runs each batch shape and mode "
         "once (compilation and autotuning happen there; schema-1 records' warm-up was their first step); time to "
-        "train adds the warm-up; the evaluation is timed apart; vs --exact is against d2l's exact path on the same "
+        "train is the training steps' seconds, the warm-up's (the median over seeds) beside it; the evaluation is timed apart; vs --exact is against d2l's exact path on the same "
         "machine, same recipe. Peak RSS (a CPU): the run's process's resident high-water mark, the interpreter, "
         "torch and the data included, not the model's tensors; peak CUDA memory: the allocator's high-water mark. "
         + GFLOPS_NOTE,

@@ -112,14 +112,19 @@ def summary(work: Path, plan: dict) -> str:
     """The slot in a few lines: each step's status, then each record and each throughput benchmark."""
     from benchmarks import records
 
-    lines = [f"slot on {plan['name']} ({plan['machine']}), {plan['seconds']:,.0f} s of {plan['minutes']:g} min"
-             + ("" if plan["finished"] else ", still running") + f"; assumed where no record: {plan['assumed']}"]
+    lines = [
+        f"slot on {plan['name']} ({plan['machine']}), {plan['seconds']:,.0f} s of {plan['minutes']:g} min"
+        + ("" if plan["finished"] else ", still running")
+        + f"; assumed where no record: {plan['assumed']}"
+    ]
     lines += [f"  {s['step']}: {s['status']}, {s['seconds']:,.0f} s" for s in plan["steps"]]
     found = records.read_records(work / "runs")
     lines.append(f"{len(found)} records:")
     for r in found:
-        line = f"  {r.arch} seed {r.config.seed} ({r.config.profile}, {r.config.recipe.name}, {r.config.resolution} px, " \
-               f"{r.config.epochs} ep): {r.status}"
+        line = (
+            f"  {r.arch} seed {r.config.seed} ({r.config.profile}, {r.config.recipe.name}, {r.config.resolution} px, "
+            f"{r.config.epochs} ep): {r.status}"
+        )
         f = r.final
         if f is not None:
             tta = ", ".join(f"{k} {'-' if v is None else f'{v:.1f} s'}" for k, v in f.time_to_accuracy.items())

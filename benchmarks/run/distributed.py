@@ -21,7 +21,6 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-
 # How long a rank waits in a collective for the others: minutes, not NCCL's default of hours, so that a rank that
 # died or hangs ends every rank soon (a failed run is re-raised on its rank, and torchrun then stops the others)
 COLLECTIVE_TIMEOUT = timedelta(minutes=15)
