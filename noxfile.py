@@ -95,8 +95,19 @@ def bench(session: nox.Session) -> None:
     ensure_data(session)
     try:
         session.run("python", "-m", "benchmarks", "run", *session.posargs)
-    finally:  # the leaderboard shows whatever finished, failed runs included
-        session.run("python", "-m", "benchmarks", "leaderboard")
+    finally:  # the leaderboard shows whatever finished, failed runs included: of the records this run wrote to
+        session.run("python", "-m", "benchmarks", "leaderboard", "--runs", runs_folder(session.posargs))
+
+
+def runs_folder(runner_args: list[str]) -> str:
+    """The runner's ``--out`` (default results/runs): the leaderboard is built from the records the run wrote,
+    and a folder other than results/runs gets its leaderboard beside it, never in results/ or the README."""
+    for i, arg in enumerate(runner_args):
+        if arg == "--out" and i + 1 < len(runner_args):
+            return runner_args[i + 1]
+        if arg.startswith("--out="):
+            return arg.split("=", 1)[1]
+    return "results/runs"
 
 
 @nox.session(default=False)

@@ -15,6 +15,7 @@ import signal
 import sys
 
 EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 2, 130, 143
+DESCRIPTION = "The CNN benchmark suite: train and time the registry's networks, and report what the records say."
 COMMANDS = {  # name -> (module, help)
     "list": ("benchmarks.commands.list", "the registry as a table: params, input size, GFLOPs"),
     "run": ("benchmarks.commands.run", "train and time architectures, writing run records"),
@@ -66,10 +67,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the subcommand named in ``argv`` (all of them without ``argv``) is imported, so that a
     command works without what the others need (the leaderboard without the registry, for one)."""
     chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
-    parser = Parser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m benchmarks", description=DESCRIPTION, allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         if chosen is None or name == chosen:
             Parser.chosen = sub if name == chosen else None
             module = importlib.import_module(module_name)

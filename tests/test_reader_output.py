@@ -132,3 +132,38 @@ def test_upgrade_records_gives_a_record_its_name_of_today(tmp_path):
     assert upgrade_records.upgrade(tmp_path) == 1
     assert not old.exists() and (tmp_path / config.file_name()).read_text() == records.to_json(record)
     assert upgrade_records.upgrade(tmp_path) == 0  # once
+
+
+def test_a_leaderboard_of_other_records_writes_beside_them_and_leaves_every_committed_file_as_it_was(tmp_path):
+    """The suite's last line suggests `leaderboard --runs DIR`: run from a checkout, it must not touch results/
+    or the README (it once rewrote both from 3 records and deleted the committed plots)."""
+    import hashlib
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    checkout = tmp_path / "checkout"
+    shutil.copytree(root / "results", checkout / "results")
+    shutil.copy(root / "README.md", checkout / "README.md")
+
+    def digest():
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(checkout.rglob("*")) if p.is_file()}
+
+    before = digest()
+    other = tmp_path / "x" / "runs"
+    for path in sorted((root / "results" / "runs").rglob("lenet__cpu__*.json"))[:3]:
+        target = other / path.relative_to(root / "results" / "runs")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    for argv in (["leaderboard", "--runs", str(other)], ["plots", "--runs", str(other)]):
+        done = subprocess.run([sys.executable, "-m", "benchmarks", *argv], cwd=checkout, env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert digest() == before
+    assert (tmp_path / "x" / "LEADERBOARD.md").is_file() and list((tmp_path / "x" / "plots").glob("*.png"))
+    abbreviated = subprocess.run([sys.executable, "-m", "benchmarks", "run", "--profil", "smoke"], cwd=checkout,
+                                 env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert abbreviated.returncode == 2 and "did you mean --profile?" in abbreviated.stderr

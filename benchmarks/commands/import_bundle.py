@@ -71,10 +71,7 @@ def main(args) -> int:
 
         parser = argparse.ArgumentParser()
         leaderboard.add_arguments(parser)
-        argv = ["--runs", args.runs, "--benchmarks", args.benchmarks]
-        if Path(args.runs) != Path("results/runs"):  # another folder's leaderboard goes beside it, never into results/
-            argv += ["--out", str(Path(args.runs).parent / "LEADERBOARD.md"), "--readme", ""]
-        code = leaderboard.main(parser.parse_args(argv))
+        code = leaderboard.main(parser.parse_args(["--runs", args.runs, "--benchmarks", args.benchmarks]))
         if code:
             return code
     return 1 if conflicts else 0

@@ -19,12 +19,18 @@ from benchmarks.upgrade_records import with_facts
 FORMATS = ("markdown", "csv", "json")
 
 
+COMMITTED_RUNS = Path("results/runs")  # the committed records: only their leaderboard goes into results/ and README
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", default="results/runs", help="folder of run records")
-    parser.add_argument("--out", default="results/LEADERBOARD.md")
-    parser.add_argument("--readme", default="README.md", help="README whose marked block is refreshed ('' for none)")
+    parser.add_argument("--runs", default=str(COMMITTED_RUNS), help="folder of run records (default: results/runs)")
+    parser.add_argument("--out", help="the leaderboard file, its plots in plots/ beside it (default: "
+                        "results/LEADERBOARD.md for results/runs, else LEADERBOARD.md beside the --runs folder)")  # fmt: skip
+    parser.add_argument("--readme", help="README whose marked block is refreshed, '' for none (default: README.md "
+                        "for results/runs, else none)")  # fmt: skip
     parser.add_argument("--no-plots", action="store_true", help="do not render the plots (nor link them)")
-    parser.add_argument("--benchmarks", default="results/benchmarks", help="pytest-benchmark storage folder")
+    parser.add_argument("--benchmarks", help="pytest-benchmark storage folder (default: results/benchmarks for "
+                        "results/runs, else benchmarks/ beside the --runs folder)")  # fmt: skip
     parser.add_argument("--format", choices=FORMATS, default="markdown",
                         help="markdown: write the leaderboard files; csv, json: the summary to standard output")  # fmt: skip
     parser.add_argument("--allow-empty", action="store_true",
@@ -53,13 +59,25 @@ def prune_stale(plots_dir: Path, written: dict) -> list[Path]:
     return stale
 
 
+def destinations(args) -> tuple[Path, Path | None, Path]:
+    """(leaderboard file, README or None, pytest-benchmark folder): the committed ones for the committed records,
+    else beside the records folder, so that a leaderboard of other records never writes into results/ or README."""
+    runs = Path(args.runs)
+    committed = runs.resolve() == COMMITTED_RUNS.resolve()
+    beside = runs.resolve().parent
+    out = Path(args.out) if args.out else (Path("results/LEADERBOARD.md") if committed else beside / "LEADERBOARD.md")
+    readme = args.readme if args.readme is not None else ("README.md" if committed else "")
+    benches = args.benchmarks or ("results/benchmarks" if committed else beside / "benchmarks")
+    return out, (Path(readme) if readme else None), Path(benches)
+
+
 def main(args) -> int:
     groups = read_groups(args.runs, args.allow_empty)
+    out, readme, benches = destinations(args)
     if args.format != "markdown":
         sys.stdout.write(export.to_csv(groups) if args.format == "csv" else export.to_json(groups))
         return 0
     warn = lambda message: print(f"warning: {message}", file=sys.stderr)  # noqa: E731
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = out.parent  # the plots live in results/plots, beside the leaderboard
     pictures = {} if args.no_plots else plots.render_all(groups, results)
@@ -67,16 +85,13 @@ def main(args) -> int:
         stale = prune_stale(results / "plots", pictures)
         print(f"rendered {sum(map(len, pictures.values()))} plots under {results / 'plots'}"
               + (f", removed {len(stale)} stale" if stale else ""))  # fmt: skip
-    saved_runs = step_throughput.latest_per_device(
-        Path(args.benchmarks), warn=warn, aliases=summary_io.device_aliases(groups)
-    )
+    saved_runs = step_throughput.latest_per_device(benches, warn=warn, aliases=summary_io.device_aliases(groups))
 
     def prefix(markdown: Path) -> str | None:
         return None if args.no_plots else relative_prefix(results, markdown)
 
     write_atomically(out, leaderboard_markdown(groups, args.runs, pictures, prefix(out), saved_runs))
     print(f"wrote {out} from {sum(len(g.runs) for g in groups)} records and {len(saved_runs)} pytest-benchmark runs")
-    readme = Path(args.readme) if args.readme else None
     if readme and refresh_readme(readme, readme_block(groups, pictures, prefix(readme))):
-        print(f"refreshed the leaderboard block of {args.readme}")
+        print(f"refreshed the leaderboard block of {readme}")
     return 0

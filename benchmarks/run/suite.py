@@ -151,9 +151,10 @@ def summary_line(outcomes: list[tuple[str, str]], seconds: float, folder: Path, 
     for _, status in outcomes:
         counts[status] = counts.get(status, 0) + 1
     ended = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0])))
+    where = "" if runs == "results/runs" else f", in {Path(runs).resolve().parent / 'LEADERBOARD.md'}"
     return (f"suite done in {seconds / 60:,.1f} min: {ended or 'nothing run'}; records in {folder}; "
             f"`python -m benchmarks leaderboard{'' if runs == 'results/runs' else f' --runs {runs}'}` builds the "
-            "leaderboard from them")  # fmt: skip
+            f"leaderboard from them{where}")  # fmt: skip
 
 
 def run_planned(i: int, config: RunConfig, p: Plan, out: Path, dataset: Dataset, args: RunOptions, isolate: bool,
