@@ -331,3 +331,68 @@ def test_the_fast_recipe_trains_as_a_hand_written_loop():
     assert [e.train_loss for e in result.epochs] == pytest.approx(losses, rel=1e-4)
     for a, b in zip(model.state_dict().values(), reference.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_lsuv_gives_every_layer_unit_output_variance_on_the_batch_it_saw():
+    """LSUV's definition (Mishkin & Matas): orthogonal weights, then each layer's output standard deviation on the
+    batch rescaled to 1, in the order of the forward pass; checked here with hooks of the test's own."""
+    from benchmarks.train import harness
+
+    torch.manual_seed(0)
+    model = archs.get_model("nin")
+    x = torch.rand(32, 1, 67, 67)
+    init_weights(model, "lsuv")
+    harness.lsuv(model, x)
+    stds = []
+    hooks = [m.register_forward_hook(lambda m, i, o: stds.append(o.std().item())) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]  # fmt: skip
+    with torch.no_grad():
+        model.eval()(x)
+    for h in hooks:
+        h.remove()
+    assert len(stds) == 12 and all(abs(s - 1) < 0.05 for s in stds), stds
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    w = conv.weight.reshape(len(conv.weight), -1)
+    gram = w @ w.T / (w @ w.T).diagonal().mean()  # orthogonal rows, up to LSUV's one scale per layer
+    assert torch.allclose(gram, torch.eye(len(w)), atol=1e-4)
+
+
+def test_muon_steps_the_filters_orthogonally_and_the_rest_exactly_as_adamw():
+    """Muon's filters (all convolutions but the last layer) get the Newton-Schulz orthogonalised momentum, each
+    singular value within the quintic's band (about 0.68-1.13, Keller Jordan's coefficients); everything else is
+    stepped exactly as torch.optim.AdamW steps it."""
+    from benchmarks.train import harness
+    from benchmarks.train.muon import MuonWithAdamW, orthogonalize
+
+    u = orthogonalize(torch.randn(96, 121, generator=torch.Generator().manual_seed(0)))
+    singular = torch.linalg.svdvals(u)
+    assert 0.6 < singular.min() and singular.max() < 1.2
+    model = archs.get_model("nin")
+    groups = harness.param_groups(model, recipes.FAST_PARTS, "muon")
+    filters = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)][:-1]  # NiN's last 1x1 conv is the head
+    assert [id(p) for p in groups[0]["params"]] == [id(p) for p in filters] and groups[0]["kind"] == "muon"
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    torch.manual_seed(0)
+    a, b = nn.Parameter(torch.randn(5, 3)), None
+    b = nn.Parameter(a.detach().clone())
+    ours = MuonWithAdamW([{"params": [a], "kind": "adamw"}], lr=0.01, weight_decay=0.05)
+    torchs = torch.optim.AdamW([b], lr=0.01, weight_decay=0.05)
+    for _ in range(10):
+        g = torch.randn(5, 3)
+        a.grad, b.grad = g.clone(), g.clone()
+        ours.step()
+        torchs.step()
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_muon_trains_a_network_through_the_harness_with_its_own_lr():
+    train_loader = DeviceLoader(*learnable_data(512), 64, 28, shuffle=True)
+    test_loader = DeviceLoader(*learnable_data(256, seed=1), 64, 28)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 10, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    recipe = dataclasses.replace(recipes.FAST_PARTS, muon_lr=0.05, evals_per_epoch=1)
+    settings = TrainSettings(epochs=2, lr=0.003, optimizer="muon", recipe=recipe)
+    trainer = Trainer(model, settings)
+    lrs = sorted((g.get("kind"), g["lr"]) for g in trainer.optimizer.param_groups)
+    assert lrs == [("adamw", 0.003), ("adamw", 0.003), ("muon", 0.05)]  # biases, the last layer, the filters
+    result = train(model, train_loader, test_loader, settings, log=quiet)
+    assert result.epochs[-1].train_loss < result.epochs[0].train_loss

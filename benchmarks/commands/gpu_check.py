@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,6 +102,8 @@ class Slot:
         self.results: list[dict] = []
         self.log_file = None
         self.packed = None  # the inputs of the last bundle
+        self.lock = threading.Lock()  # the output reader's thread and the main one both refresh the bundle
+        self.env = None  # the steps' environment: this machine's facts, taken once (collect_env takes seconds)
 
     def left(self) -> float:
         return self.budget - (time.monotonic() - self.start) - RESERVE_S
@@ -159,6 +163,9 @@ class Slot:
         self.log_file = (self.work / "slot.log").open("a")
         import torch
 
+        from benchmarks.measure import machine
+
+        self.env = {**os.environ, machine.ENV_FACTS: json.dumps(machine.machine_facts(self.t.device))}
         self.log(f"gpu-check on {self.t.device} (torch {torch.__version__}), into {self.work}, bundle in {self.out}")
         for line in self.plan_lines():
             self.log(line)
@@ -199,7 +206,7 @@ class Slot:
             command = [sys.executable, "-m", "benchmarks", *self.run_argv(step, archs, seeds),
                        "--max-minutes", f"{max(left, 1) / 60:.2f}"]  # fmt: skip
         self.log(f"{name}: {' '.join(command[1:])}")
-        code, took = process_group.run(command, self.relay, timeout=max(self.left(), 1), grace=GRACE_S)
+        code, took = process_group.run(command, self.relay, timeout=max(self.left(), 1), env=self.env, grace=GRACE_S)
         status = "stopped at the command's minutes" if code is None else ("ok" if code == 0 else f"exit {code}")
         self.log(f"{name}: {status} after {took:,.0f} s")
         return {"step": name, "status": status, "seconds": round(took, 1), "command": command[1:]}
@@ -210,6 +217,10 @@ class Slot:
 
     def refresh(self, final: bool = False) -> None:
         """The bundle and the summary anew, when a record or a benchmark file changed (or at the end)."""
+        with self.lock:
+            self._refresh(final)
+
+    def _refresh(self, final: bool) -> None:
         inputs = bundle.inputs(self.work)
         if inputs == self.packed and not final:
             return

@@ -210,7 +210,10 @@ def measure(build, resolution: int, batch: int, precision: str, optimizer: str, 
 
 def _optimizer(model, name: str, momentum: float):
     """The harness's own optimizer (``compute.OPTIMIZERS``), d2l's for-loop step: its state is what is measured."""
-    return OPTIMIZERS[name](model.parameters(), 1e-3, TrainRecipe(momentum=momentum), "for-loop")
+    from benchmarks.train.harness import param_groups
+
+    recipe = TrainRecipe(momentum=momentum)
+    return OPTIMIZERS[name](param_groups(model, recipe, name), 1e-3, recipe, "for-loop")
 
 
 def card(name: str, resolution: int | None, batch: int, precision: str, optimizer: str | None, device: str,

@@ -110,9 +110,18 @@ OPTIMIZERS = {
     "adamw": lambda params, lr, recipe, impl: torch.optim.AdamW(
         params, lr=lr, weight_decay=recipe.weight_decay, **_impl(impl)
     ),
+    # Muon on the convolution filters (but the last layer's), AdamW on the rest (``benchmarks.train.muon``)
+    "muon": lambda groups, lr, recipe, impl: _muon(groups, lr, recipe.weight_decay),
 }
 
 
+def _muon(groups, lr, weight_decay):
+    from benchmarks.train.muon import MuonWithAdamW
+
+    return MuonWithAdamW(groups, lr=lr, weight_decay=weight_decay)
+
+
 def optimizer_state_buffers(name: str, momentum: float) -> int:
-    """fp32 buffers per weight an optimizer keeps: plain SGD none, SGD with momentum one, AdamW two."""
-    return 2 if name == "adamw" else (1 if momentum else 0)
+    """fp32 buffers per weight an optimizer keeps: plain SGD none, SGD with momentum one, AdamW two (Muon one on the
+    filters, two on the rest: counted as AdamW's, the upper bound)."""
+    return 2 if name in ("adamw", "muon") else (1 if momentum else 0)

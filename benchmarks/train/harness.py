@@ -66,8 +66,39 @@ def init_weights(model: nn.Module, scheme: str = "xavier") -> None:
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             if scheme == "kaiming":
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            elif scheme == "lsuv":  # then rescaled on data: ``lsuv``
+                nn.init.orthogonal_(module.weight)
             else:
                 nn.init.xavier_uniform_(module.weight)
+
+
+LSUV_TOLERANCE, LSUV_ITERATIONS = 0.05, 10  # |std - 1| accepted, rescalings tried per layer
+
+
+@torch.no_grad()
+def lsuv(model: nn.Module, x: torch.Tensor) -> None:
+    """Layer-sequential unit variance (Mishkin & Matas, 2016): orthogonal weights (``init_weights``), then, layer by
+    layer in the order of the forward pass, each Conv2d and Linear weight divided by the standard deviation of its
+    output on the batch ``x`` until that is within ``LSUV_TOLERANCE`` of 1. Eval mode: dropout adds no noise."""
+    was_training = model.training
+    model.eval()
+    order: list[nn.Module] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]  # fmt: skip
+    model(x)
+    for h in hooks:
+        h.remove()
+    for layer in dict.fromkeys(order):  # each once, in the order the forward pass reaches it
+        seen = {}
+        hook = layer.register_forward_hook(lambda m, i, o, seen=seen: seen.__setitem__("out", o))
+        for _ in range(LSUV_ITERATIONS):
+            model(x)
+            std = seen["out"].float().std().item()
+            if not math.isfinite(std) or std == 0 or abs(std - 1) < LSUV_TOLERANCE:
+                break
+            layer.weight.div_(std)
+        hook.remove()
+    model.train(was_training)
 
 
 def lr_factor(recipe: TrainRecipe, total_steps: int):
@@ -90,13 +121,24 @@ def last_layer(model: nn.Module) -> nn.Module | None:
     return layers[-1] if layers else None
 
 
-def param_groups(model: nn.Module, recipe: TrainRecipe) -> list[dict] | object:
+def param_groups(model: nn.Module, recipe: TrainRecipe, optimizer: str = "sgd") -> list[dict] | object:
     """The parameters as the optimizer sees them: one group, or with ``recipe.last_layer_lr`` != 1 two, the last
-    layer's with its own ``lr_scale`` (the schedule multiplies each group's base lr, so the scale holds throughout)."""
+    layer's with its own ``lr_scale`` (the schedule multiplies each group's base lr, so the scale holds throughout).
+    For ``muon``, the convolution filters but the last layer's (kind ``muon``) apart from the rest (``adamw``)."""
     last = last_layer(model)
+    mine = {id(p) for p in last.parameters()} if last is not None else set()
+    if optimizer == "muon":
+        filters = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d) and m is not last]
+        apart = {id(p) for p in filters} | mine
+        groups = [
+            {"params": filters, "kind": "muon", "weight_decay": 0.0},  # Muon's steps are normalised already
+            {"params": [p for p in model.parameters() if id(p) not in apart], "kind": "adamw"},
+        ]
+        if mine:
+            groups.append({"params": list(last.parameters()), "kind": "adamw", "lr_scale": recipe.last_layer_lr})
+        return [g for g in groups if g["params"]]
     if recipe.last_layer_lr == 1.0 or last is None:
         return model.parameters()
-    mine = {id(p) for p in last.parameters()}
     return [
         {"params": [p for p in model.parameters() if id(p) not in mine], "lr_scale": 1.0},
         {"params": list(last.parameters()), "lr_scale": recipe.last_layer_lr},
@@ -105,10 +147,12 @@ def param_groups(model: nn.Module, recipe: TrainRecipe) -> list[dict] | object:
 
 def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
     optimizer = OPTIMIZERS[settings.optimizer](
-        param_groups(model, settings.recipe), settings.lr, settings.recipe, settings.fast.optimizer_impl
-    )
+        param_groups(model, settings.recipe, settings.optimizer), settings.lr, settings.recipe,
+        settings.fast.optimizer_impl,
+    )  # fmt: skip
     for group in optimizer.param_groups:
-        group["lr"] = settings.lr * group.get("lr_scale", 1.0)
+        muon = group.get("kind") == "muon"
+        group["lr"] = settings.recipe.muon_lr if muon else settings.lr * group.get("lr_scale", 1.0)
         group["initial_lr"] = group["lr"]  # the schedule's base: LambdaLR multiplies it by the factor
     return optimizer
 
@@ -121,7 +165,8 @@ def synchronize(device: str) -> None:
 class Trainer:
     """Owns the model, optimizer and step function for one run."""
 
-    def __init__(self, model: nn.Module, settings: TrainSettings):
+    def __init__(self, model: nn.Module, settings: TrainSettings, sample: torch.Tensor | None = None):
+        """``sample``: a batch of training images, which a data-dependent init (``lsuv``) needs."""
         self.settings = settings
         fast = settings.fast
         torch.manual_seed(settings.seed)
@@ -129,6 +174,10 @@ class Trainer:
         model.to(settings.device)
         if fast.channels_last:
             model.to(memory_format=torch.channels_last)
+        if settings.recipe.init == "lsuv":
+            if sample is None:
+                raise ValueError("init lsuv needs a batch of training images (Trainer's sample)")
+            lsuv(model, sample)
         self.model = model
         apply_backend_settings(fast)
         if fast.compile:  # a fresh dynamo state per run, as in a fresh process: the recompile limit (8 graphs per
@@ -279,7 +328,7 @@ def train(
     finite.
     """
     device = settings.device
-    trainer = Trainer(model, settings)
+    trainer = Trainer(model, settings, sample=next(iter(train_loader.shape_samples()))[0])
     batches = len(train_loader)
     trainer.set_schedule(settings.epochs * batches)
     graphs_start, hits_start = graphs_compiled(), compile_cache_hits()

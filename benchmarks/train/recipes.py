@@ -16,7 +16,7 @@ import difflib
 from dataclasses import dataclass, fields, replace
 
 RECIPES = ("d2l", "fast")  # the names ``named`` knows
-INITS = ("xavier", "kaiming")
+INITS = ("xavier", "kaiming", "lsuv")
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,18 @@ class TrainRecipe:
     flip: bool = False  # random horizontal flips, on the device, whole batches
     translate: int = 0  # random translations of up to this many pixels (of the 28-px image), zero padded
     evals_per_epoch: int = 1  # test-set evaluations per epoch (off the training clock): the time-to-accuracy log
-    init: str = "xavier"  # of every Conv2d and Linear weight: "xavier" (d2l's uniform) or "kaiming" (normal, fan-in)
+    # of every Conv2d and Linear weight: "xavier" (d2l's uniform), "kaiming" (normal, fan-in) or "lsuv" (orthogonal,
+    # then each layer rescaled to unit output variance on the first training batch: Mishkin & Matas, 2016)
+    init: str = "xavier"
     clip_grad_norm: float = 0.0  # clip the gradients' global L2 norm to this before each step; 0: no clipping
     last_layer_lr: float = 1.0  # the last Conv2d/Linear layer's lr as a multiple of the lr (Caffe NiN: 0.1)
+    muon_lr: float = 0.02  # with --optimizer muon: the peak lr of the convolution filters (Muon); the rest AdamW's
+    ema: float = 0.0  # evaluate an exponential moving average of the weights with this decay per step; 0: none
 
 
 # parts added after records of schema 2 were written: left out of a configuration's id while at their default, so
 # that every earlier record keeps the id its file name carries (``config.config_id``)
-ADDED_PARTS = {"clip_grad_norm": 0.0, "last_layer_lr": 1.0}
+ADDED_PARTS = {"clip_grad_norm": 0.0, "last_layer_lr": 1.0, "muon_lr": 0.02, "ema": 0.0}
 
 
 D2L = TrainRecipe()
