@@ -396,3 +396,25 @@ def test_muon_trains_a_network_through_the_harness_with_its_own_lr():
     assert lrs == [("adamw", 0.003), ("adamw", 0.003), ("muon", 0.05)]  # biases, the last layer, the filters
     result = train(model, train_loader, test_loader, settings, log=quiet)
     assert result.epochs[-1].train_loss < result.epochs[0].train_loss
+
+
+def test_ema_evaluates_the_moving_average_of_the_weights():
+    """recipe.ema = d: after steps with weights w1, w2, w3 the evaluated weights are the recursion e1 = w1,
+    e_t = d e_(t-1) + (1 - d) w_t (torch.optim.swa_utils' EMA, its first update a copy), worked out here by hand."""
+    recipe = dataclasses.replace(recipes.D2L, ema=0.5)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    trainer = Trainer(model, TrainSettings(epochs=1, lr=0.1, recipe=recipe))
+    images, labels = learnable_data(64)
+    x = images.float().div(255).unsqueeze(1)
+    seen = []
+    for _ in range(3):
+        trainer.step(x, labels)
+        seen.append(model[1].weight.detach().clone())
+    expected = seen[0]
+    for w in seen[1:]:
+        expected = 0.5 * expected + 0.5 * w
+    assert torch.allclose(trainer.ema.module[1].weight, expected, atol=1e-6)
+    assert not torch.allclose(expected, seen[-1])  # the evaluated weights are not the trained ones
+    right = trainer.evaluate_batches([(x, labels)])
+    by_hand = (F.linear(x.flatten(1), expected, trainer.ema.module[1].bias).argmax(1) == labels).sum()
+    assert right == by_hand

@@ -194,6 +194,12 @@ class Trainer:
             self.eval_forward = compiled(model)
         else:
             self.forward = self.eval_forward = compiled(model)
+        self.ema = None  # recipe.ema > 0: an exponential moving average of the weights, which the evaluations use
+        if settings.recipe.ema > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.recipe.ema), use_buffers=True)
+            self.eval_forward = compiled(self.ema.module)
         self.optimizer = make_optimizer(model, settings)
         self.schedule = None  # a per-step lr schedule, once the number of steps is known (``set_schedule``)
         # fp16 needs loss scaling; bf16 has fp32's range and needs none
@@ -210,6 +216,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "schedule": self.schedule.state_dict() if self.schedule else None,
+            "ema": self.ema.state_dict() if self.ema else None,
         }  # fmt: skip
 
     def load_state(self, state: dict) -> None:
@@ -218,6 +225,8 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         if self.schedule:
             self.schedule.load_state_dict(state["schedule"])
+        if self.ema:
+            self.ema.load_state_dict(state["ema"])
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.settings.device, self.settings.fast.precision):
@@ -232,17 +241,21 @@ class Trainer:
         self.scaler.update()
         if self.schedule:
             self.schedule.step()
+        if self.ema:
+            self.ema.update_parameters(self.model)
         return loss.detach(), (logits.argmax(dim=1) == y).sum()
 
     @torch.inference_mode()
     def evaluate_batches(self, batches) -> torch.Tensor:
-        """How many predictions over ``batches`` are right (a device tensor), in eval mode."""
-        self.model.eval()
+        """How many predictions over ``batches`` are right (a device tensor), in eval mode (of the weights' moving
+        average, with ``recipe.ema``)."""
+        evaluated = self.ema.module if self.ema else self.model
+        evaluated.eval()
         correct = torch.zeros((), dtype=torch.int64, device=self.settings.device)
         for x, y in batches:
             with autocast(self.settings.device, self.settings.fast.precision):
                 correct += (self.eval_forward(x).argmax(dim=1) == y).sum()
-        self.model.train()
+        evaluated.train()
         return correct
 
     def evaluate(self, loader) -> tuple[float, float, int]:
