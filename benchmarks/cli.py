@@ -33,10 +33,25 @@ COMMANDS = {  # name -> (module, help)
 }  # fmt: skip
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Each option's default after its help, where it has one and the help does not already say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or action.default in (None, False, [], (), argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with bad input in one line: a misspelt flag names the closest valid one of its subcommand."""
 
     chosen: argparse.ArgumentParser | None = None  # the subcommand's parser, once known
+
+    def add_argument(self, *args, **kwargs):
+        if kwargs.get("help") is None and kwargs.get("default") not in (None, False, [], ()):
+            kwargs["help"] = "default: %(default)s"  # an option with no help of its own still shows its default
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str):
         words = message.split()
@@ -67,10 +82,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the subcommand named in ``argv`` (all of them without ``argv``) is imported, so that a
     command works without what the others need (the leaderboard without the registry, for one)."""
     chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
-    parser = Parser(prog="python -m benchmarks", description=DESCRIPTION, allow_abbrev=False)
+    parser = Parser(prog="python -m benchmarks", description=DESCRIPTION, allow_abbrev=False,
+                    formatter_class=HelpFormatter)  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
+        sub = commands.add_parser(name, help=help_text, description=help_text, allow_abbrev=False,
+                                  formatter_class=HelpFormatter)  # fmt: skip
         if chosen is None or name == chosen:
             Parser.chosen = sub if name == chosen else None
             module = importlib.import_module(module_name)

@@ -65,15 +65,32 @@ def test_configurations_on_one_side_are_named(tmp_path, capsys):
     assert "1 configuration(s) in both, 0 changed." in out and "only in A: nin · full · bf16" in out
 
 
-def test_two_machines_are_compared_under_their_own_precision(tmp_path, capsys):
+def test_a_bf16_run_is_set_against_an_fp32_one_only_when_asked_and_otherwise_nothing_matches_and_says_why(
+    tmp_path, capsys
+):  # fmt: skip
+    """A throughput ratio across precisions measures the precision, not a change: by default such configurations
+    do not pair, the command says why and exits 1; --across-compute-paths pairs them, both precisions labelled."""
     two_arms(tmp_path / "a")
     for seed in range(3):
         config, record = make_record("lenet", seed, 0.80 + seed / 100, 160_000.0 + 1000 * seed, machine="gpu-b")
         config = dataclasses.replace(config, fast=dataclasses.replace(config.fast, precision="fp32"))
         write(tmp_path / "b", config, dataclasses.replace(record, config=config))
-    out = compare(capsys, tmp_path / "a", tmp_path / "b")
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    out = capsys.readouterr().out
+    assert "0 configuration(s) in both" in out and "not in compute path (A: full bf16; B: full fp32)" in out
+    assert "2.00x" not in out
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--across-compute-paths"]) == 0
+    out = capsys.readouterr().out
     assert row(out, "lenet · full · bf16 / fp32")
     assert "2.00x" in out and "1 configuration(s) in both" in out
+
+
+def test_two_sides_that_share_no_recipe_say_so(tmp_path, capsys):
+    two_arms(tmp_path / "a")
+    for seed in range(3):
+        write(tmp_path / "b", *make_record("lenet", seed, 0.8, 80_000.0, epochs=7))
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    assert "they share no entry trained on the same recipe, budget and data" in capsys.readouterr().out
 
 
 def test_a_commit_is_read_from_git_without_touching_the_work_tree(tmp_path, capsys, monkeypatch):

@@ -167,3 +167,25 @@ def test_a_leaderboard_of_other_records_writes_beside_them_and_leaves_every_comm
     abbreviated = subprocess.run([sys.executable, "-m", "benchmarks", "run", "--profil", "smoke"], cwd=checkout,
                                  env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert abbreviated.returncode == 2 and "did you mean --profile?" in abbreviated.stderr
+
+
+def test_help_shows_each_default_once_and_describe_exports_its_table(capsys):
+    import io
+    import json
+
+    import pandas as pd
+    import pytest
+
+    from benchmarks import cli
+
+    for argv, expected in ((["leaderboard", "--help"], "(default: markdown)"), (["describe", "--help"], "default: fp32"),
+                           (["gpu-check", "--help"], "(default 8)")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        assert expected in text and "(default: None)" not in text and "default: default" not in text
+    assert cli.main(["describe", "lenet", "--no-measure", "--format", "csv"]) == 0
+    layers = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert int(layers.params.sum()) == 61_706  # LeNet-5's parameters, as d2l counts them
+    assert cli.main(["describe", "lenet", "--no-measure", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["layers"]) == len(layers)

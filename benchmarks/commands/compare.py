@@ -1,7 +1,8 @@
 """``python -m benchmarks compare A B``: two sets of records side by side (``benchmarks.report.compare``).
 
 Each of A and B is a records folder, a machine slug (its folder under ``--runs``), or a git commit (the records
-folder as that commit holds it, read with ``git archive``; nothing in the work tree changes).
+folder as that commit holds it, read with ``git archive``; nothing in the work tree changes). Exit 1 when the two
+share no configuration (the report says why).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("a", metavar="A", help="records folder, machine slug or git commit")
     parser.add_argument("b", metavar="B", help="records folder, machine slug or git commit")
     parser.add_argument("--runs", default="results/runs", help="where machine slugs and commits find the records")
+    parser.add_argument("--across-compute-paths", action="store_true",
+                        help="also pair configurations whose precision or compute path differ (a bf16 run against "
+                        "an fp32 one: the ratio then measures the precision)")  # fmt: skip
 
 
 def _commit_records(commit: str, runs: str, into: Path) -> Path | None:
@@ -57,5 +61,6 @@ def main(args) -> int:
             scratch = Path(tmp) / str(i)
             scratch.mkdir()
             sides.append(read_groups(str(resolve(source, args.runs, scratch))))
-        sys.stdout.write(compare.report(args.a, args.b, *sides))
-    return 0
+        text, paired = compare.report(args.a, args.b, *sides, across_compute_paths=args.across_compute_paths)
+        sys.stdout.write(text)
+    return 0 if paired else 1  # nothing in both: the comparison compared nothing

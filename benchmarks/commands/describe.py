@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+import pandas as pd
 
 import archs
 from benchmarks.errors import UsageError
@@ -22,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--momentum", type=float, default=0.0, help="SGD's momentum (one more buffer per weight)")
     parser.add_argument("--device", default="cpu", help="where to measure: cpu or cuda[:N]")
     parser.add_argument("--no-measure", action="store_true", help="the prediction only")
-    parser.add_argument("--format", choices=["markdown"], default="markdown")
+    parser.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown",
+                        help="markdown: the card with its totals; csv, json: the per-layer table, for a notebook")  # fmt: skip
     add_import_argument(parser)
 
 
@@ -38,5 +42,15 @@ def main(args) -> int:
     table, totals = card(args.name, args.resolution, args.batch_size, args.precision, args.optimizer, device,
                          measured=not args.no_measure, momentum=args.momentum)  # fmt: skip
     totals["device_name"] = machine.device_name(device)
-    print(render(table, totals))
+    if args.format != "markdown":  # numbers as numbers, for a notebook (the card's cells are formatted text)
+        for column in table.columns:
+            numbers = pd.to_numeric(table[column].astype(str).str.replace(",", ""), errors="coerce")
+            if numbers.notna().all():
+                table[column] = numbers
+    if args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(json.dumps({"layers": table.to_dict(orient="records"), "totals": totals}, indent=1, default=str))
+    else:
+        print(render(table, totals))
     return 0

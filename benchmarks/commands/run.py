@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default: the recipe's")
     parser.add_argument("--recipe", choices=RECIPES,
-                        help="d2l: the book's, per entry; fast: one recipe for every entry (benchmarks/recipes.py); "
+                        help="d2l: the book's, per entry; fast: one recipe for every entry (benchmarks/train/recipes.py); "
                              "default: the profile's (full: d2l, cpu: fast)")  # fmt: skip
     parser.add_argument("--recipe-set", dest="recipe_parts", action="append", default=[], metavar="FIELD=VALUE",
                         help="change one part of the recipe (repeatable), e.g. label_smoothing=0 or init=xavier; "

@@ -7,9 +7,11 @@ figures and their ratio, each difference judged against what the records can tel
   standard deviations over seeds. A ratio further from 1 than ``NOISE_SIGMAS`` times that noise is flagged; with
   one seed a side the noise is unknown and nothing is flagged.
 
-Configurations are matched on the recipe and budget (``summary.RECIPE``), profile and data, and on the machine
-and precision unless each side holds one machine and they differ: two machines are compared under their own
-compute defaults (the label says both precisions). Where one side holds one machine and the other several, the
+Configurations are matched on the recipe and budget, the compute path (precision, memory format, compilation,
+optimizer step: ``summary.SAME_CONFIG``), profile and data, and on the machine unless each side holds one machine
+and they differ. A bf16 run against an fp32 one is no throughput change: with ``across_compute_paths`` (the
+command's ``--across-compute-paths``) the compute path is left out of the match, and the label says both
+precisions. When nothing matches, ``why_nothing_matches`` says what differs. Where one side holds one machine and the other several, the
 other's records of that machine are compared (a machine against an older commit of its records).
 """
 
@@ -59,12 +61,12 @@ class Row:
         return self.ratio is not None and self.noise is not None and abs(self.ratio - 1) > NOISE_SIGMAS * self.noise
 
 
-def _keyed(groups: list[summary_io.Group], same_machine: bool) -> dict[tuple, tuple[str, object]]:
+def _keyed(groups: list[summary_io.Group], same_machine: bool, fields: list[str]) -> dict[tuple, tuple[str, object]]:
     out = {}
     for g in groups:
         for s in g.summary.itertuples():
-            where = (g.key.machine, g.key.precision) if same_machine else ()
-            key = where + (g.key.profile, g.key.data, s.arch, summary_io.config_key(s, summary_io.RECIPE))
+            where = (g.key.machine,) if same_machine else ()
+            key = where + (g.key.profile, g.key.data, s.arch, summary_io.config_key(s, fields))
             out[key] = (f"{s.label} · {g.key.profile} · {g.key.precision}", s)
     return out
 
@@ -79,14 +81,18 @@ def _narrowed(a: list[summary_io.Group], b: list[summary_io.Group]):
     return a, b
 
 
-def pair(a: list[summary_io.Group], b: list[summary_io.Group]) -> tuple[list[Row], list[str], list[str]]:
+def pair(a: list[summary_io.Group], b: list[summary_io.Group],
+         across_compute_paths: bool = False) -> tuple[list[Row], list[str], list[str]]:  # fmt: skip
     """The configurations both sides hold, and the labels of those only A or only B holds."""
     a, b = _narrowed(a, b)
     machines_a, machines_b = {g.key.machine for g in a}, {g.key.machine for g in b}
     same_machine = not (len(machines_a) == 1 and len(machines_b) == 1 and machines_a != machines_b)
-    ka, kb = _keyed(a, same_machine), _keyed(b, same_machine)
+    fields = summary_io.RECIPE if across_compute_paths else summary_io.SAME_CONFIG
+    ka, kb = _keyed(a, same_machine, fields), _keyed(b, same_machine, fields)
+    both_precisions = not same_machine or across_compute_paths
     label = {
-        k: ka[k][0] if same_machine else f"{ka[k][0]} / {kb[k][0].rsplit(' · ', 1)[1]}" for k in ka.keys() & kb.keys()
+        k: f"{ka[k][0]} / {kb[k][0].rsplit(' · ', 1)[1]}" if both_precisions else ka[k][0]
+        for k in ka.keys() & kb.keys()
     }
     rows = [Row(k, label[k], ka[k][1], kb[k][1]) for k in sorted(ka.keys() & kb.keys(), key=str)]
     return rows, sorted(ka[k][0] for k in ka.keys() - kb.keys()), sorted(kb[k][0] for k in kb.keys() - ka.keys())
@@ -114,8 +120,22 @@ def table(rows: list[Row]) -> str:
     return pd.DataFrame(out).to_markdown(index=False, disable_numparse=True)
 
 
-def report(a_name: str, b_name: str, a: list[summary_io.Group], b: list[summary_io.Group]) -> str:
-    rows, only_a, only_b = pair(a, b)
+def why_nothing_matches(a: list[summary_io.Group], b: list[summary_io.Group], across_compute_paths: bool) -> str:
+    """One line: why two non-empty sides share no configuration."""
+
+    def paths(groups):
+        return ", ".join(sorted({f"{g.key.profile} {g.key.precision}" for g in groups}))
+
+    if not across_compute_paths and pair(a, b, across_compute_paths=True)[0]:
+        return (f"they match in recipe and budget but not in compute path (A: {paths(a)}; B: {paths(b)}): a ratio "
+                "would measure the precision, not a change; --across-compute-paths compares them anyway")  # fmt: skip
+    return f"they share no entry trained on the same recipe, budget and data (A: {paths(a)}; B: {paths(b)})"
+
+
+def report(a_name: str, b_name: str, a: list[summary_io.Group], b: list[summary_io.Group],
+           across_compute_paths: bool = False) -> tuple[str, int]:  # fmt: skip
+    """The comparison as text, and the number of configurations both sides hold."""
+    rows, only_a, only_b = pair(a, b, across_compute_paths)
     changed = [r for r in rows if r.accuracy_differs or r.throughput_differs]
     machines = lambda groups: ", ".join(sorted({g.key.machine for g in groups})) or "no records"  # noqa: E731
     lines = [f"A: {a_name} ({machines(a)})", f"B: {b_name} ({machines(b)})", ""]
@@ -123,7 +143,9 @@ def report(a_name: str, b_name: str, a: list[summary_io.Group], b: list[summary_
         lines += [table(rows), ""]
     lines.append(f"{len(rows)} configuration(s) in both, {len(changed)} changed"
                  + (": " + ", ".join(r.label for r in changed) if changed else "") + ".")  # fmt: skip
+    if not rows and a and b:
+        lines.append(f"Nothing to compare: {why_nothing_matches(a, b, across_compute_paths)}.")
     for name, only in (("A", only_a), ("B", only_b)):
         if only:
             lines.append(f"only in {name}: {', '.join(only)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", len(rows)
