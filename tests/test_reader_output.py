@@ -88,9 +88,9 @@ def test_csv_has_one_row_per_configuration_and_the_tables_numbers(tmp_path, caps
             assert r["test_acc_mean"] == ""  # a check: no accuracy, as in the tables
             continue
         table_row = next(line for line in md.split("## Every machine")[1].splitlines()
-                         if line.startswith(f"| {r['architecture']} ") and " px |" in line)  # fmt: skip
-        assert f"{float(r['test_acc_mean']):.3f} ± {float(r['test_acc_ci95']):.3f} (n={r['n_learned']})" in table_row
-        cost_row = [line for line in md.split("Cost:")[1].splitlines() if line.startswith(f"| {r['architecture']} ")][0]
+                         if line.startswith(f"| {r['label']} ") and " px |" in line)  # fmt: skip
+        assert f"{float(r['test_acc_mean']):.3f} ± {float(r['test_acc_ci95']):.3f} (n={r['n_counted']})" in table_row
+        cost_row = [line for line in md.split("Cost:")[1].splitlines() if line.startswith(f"| {r['label']} ")][0]
         assert f"{float(r['train_examples_per_sec']):,.0f}" in cost_row and f"{int(r['params']):,}" in cost_row
         assert r["machine"] == "test-gpu" and r["config_id"] in {
             p.name.split("__")[3] for p in tmp_path.rglob("*.json")
@@ -189,3 +189,50 @@ def test_help_shows_each_default_once_and_describe_exports_its_table(capsys):
     assert int(layers.params.sum()) == 61_706  # LeNet-5's parameters, as d2l counts them
     assert cli.main(["describe", "lenet", "--no-measure", "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["layers"]) == len(layers)
+
+
+def test_a_pandas_round_trip_of_the_runs_csv_gives_the_headlines_means_and_intervals(capsys):
+    """The committed records exported one row a run, summarised again by pandas and scipy alone (mean and the
+    Student-t 95% half width over the counted runs) give the README headline's figures to its printed precision."""
+    import re
+    from pathlib import Path
+
+    import pandas as pd
+    from scipy import stats as scipy_stats
+
+    root = Path(__file__).resolve().parents[1]
+    assert (
+        cli.main(["leaderboard", "--runs", str(root / "results" / "runs"), "--format", "csv", "--table", "runs"]) == 0
+    )
+    runs = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    readme = (root / "README.md").read_text()
+    machine, profile, precision = re.search(r"On \*\*(\S+)\*\* \(.*?\), profile `(\w+)`, (\w+),", readme).groups()
+    mine = runs[(runs.machine == machine) & (runs.profile == profile) & (runs.precision == precision) & runs.counted]
+    block = readme.split("<!-- leaderboard:start")[1].split("<!-- leaderboard:end")[0]
+    rows = [line for line in block.splitlines() if re.match(r"\| [a-z]", line)]
+    assert len(rows) >= 9
+    for line in rows[1:]:  # the header first
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        label = re.sub(r"[\u00b9\u00b2\u00b3\u2070-\u2079 ]+$", "", cells[0])
+        mean, half, n = re.search(r"([0-9.]+) ± ([0-9.]+) \(n=(\d+)\)", line).groups()
+        accs = mine[mine.label == label].test_acc
+        assert len(accs) == int(n), label
+        t = scipy_stats.t.ppf(0.975, len(accs) - 1) * accs.std(ddof=1) / len(accs) ** 0.5
+        assert (f"{accs.mean():.3f}", f"{t:.3f}") == (mean, half), label
+
+
+def test_each_export_table_has_its_documented_columns_and_an_ablation_table_of_its_own(tmp_path, capsys):
+    from benchmarks.report import export as export_module
+
+    ablation_set(tmp_path)
+    for table, columns in export_module.TABLES.items():
+        assert cli.main(["leaderboard", "--runs", str(tmp_path), "--format", "csv", "--table", table]) == 0
+        header = capsys.readouterr().out.splitlines()[0].split(",")
+        assert header == list(columns) and all(columns[c] for c in header)
+    assert cli.main(["leaderboard", "--runs", str(tmp_path), "--format", "json", "--table", "ablations"]) == 0
+    tests = json.loads(capsys.readouterr().out)
+    assert {t["ablation"] for t in tests} >= {"nin-no-1x1"} and all("acc_p" in t for t in tests)
+    assert cli.main(["leaderboard", "--columns"]) == 0
+    text = capsys.readouterr().out
+    assert all(f"## --table {t}" in text for t in export_module.TABLES) and "`time_to_0_90_reached`" in text
+    assert cli.main(["leaderboard", "--runs", str(tmp_path), "--table", "runs"]) == 2  # a table is an export's

@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "results/runs, else benchmarks/ beside the --runs folder)")  # fmt: skip
     parser.add_argument("--format", choices=FORMATS, default="markdown",
                         help="markdown: write the leaderboard files; csv, json: the summary to standard output")  # fmt: skip
+    parser.add_argument("--table", choices=sorted(export.TABLES), default="configs",
+                        help="with --format csv or json: runs (one row a record), configs (one row a configuration, "
+                        "as the tables summarise it) or ablations (the Welch tests)")  # fmt: skip
+    parser.add_argument("--columns", action="store_true", help="print every export column's definition and exit")
     parser.add_argument("--allow-empty", action="store_true",
                         help="regenerate from a folder that holds no record (the tables then say so)")  # fmt: skip
 
@@ -72,10 +76,16 @@ def destinations(args) -> tuple[Path, Path | None, Path]:
 
 
 def main(args) -> int:
+    if args.columns:
+        sys.stdout.write(export.columns_markdown())
+        return 0
+    if args.table != "configs" and args.format == "markdown":
+        raise UsageError("--table goes with --format csv or json")
     groups = read_groups(args.runs, args.allow_empty)
     out, readme, benches = destinations(args)
     if args.format != "markdown":
-        sys.stdout.write(export.to_csv(groups) if args.format == "csv" else export.to_json(groups))
+        write = export.to_csv if args.format == "csv" else export.to_json
+        sys.stdout.write(write(groups, args.table))
         return 0
     warn = lambda message: print(f"warning: {message}", file=sys.stderr)  # noqa: E731
     out.parent.mkdir(parents=True, exist_ok=True)
