@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_readme_shows_the_headline_table_in_its_first_60_lines():
     lines = (ROOT / "README.md").read_text().splitlines()
-    first_row = next(i for i, line in enumerate(lines) if line.startswith("| architecture"))
+    first_row = next(i for i, line in enumerate(lines) if line.startswith("| rank "))
     assert first_row < 60
     header = [c.strip() for c in lines[first_row].split("|")[1:-1]]
     assert len(header) <= 10 and "test acc (95% CI, n)" in header and "time to 0.85" in header
@@ -65,7 +65,7 @@ def test_the_headline_prefers_a_gpu_and_gives_one_row_per_architecture(tmp_path)
     assert [s.arch for s in rows] == ["nin", "nin-no-1x1", "lenet"]  # by accuracy: 0.870, 0.860, 0.810
     block = leaderboard.readme_block(groups)
     assert "On **test-gpu**" in block and block.count("\n| ") == 4  # the header, the rule and... 3 rows in all
-    nin = next(line for line in block.splitlines() if line.startswith("| nin "))
+    nin = next(line for line in block.splitlines() if line.startswith("| ") and "| nin " in line)
     assert "0.870 ± 0.127 (n=2) ¹" in nin and "- ¹ not counted: 1 diverged (epoch 2)" in block
 
 
@@ -209,11 +209,11 @@ def test_a_pandas_round_trip_of_the_runs_csv_gives_the_headlines_means_and_inter
     machine, profile, precision = re.search(r"On \*\*(\S+)\*\* \(.*?\), profile `(\w+)`, (\w+),", readme).groups()
     mine = runs[(runs.machine == machine) & (runs.profile == profile) & (runs.precision == precision) & runs.counted]
     block = readme.split("<!-- leaderboard:start")[1].split("<!-- leaderboard:end")[0]
-    rows = [line for line in block.splitlines() if re.match(r"\| [a-z]", line)]
+    rows = [line for line in block.splitlines() if re.match(r"\| (rank|=?\d)", line)]
     assert len(rows) >= 9
     for line in rows[1:]:  # the header first
         cells = [c.strip() for c in line.strip("|").split("|")]
-        label = re.sub(r"[\u00b9\u00b2\u00b3\u2070-\u2079 ]+$", "", cells[0])
+        label = re.sub(r"[\u00b9\u00b2\u00b3\u2070-\u2079 ]+$", "", cells[1])  # after the rank
         mean, half, n = re.search(r"([0-9.]+) ± ([0-9.]+) \(n=(\d+)\)", line).groups()
         accs = mine[mine.label == label].test_acc
         assert len(accs) == int(n), label
@@ -236,3 +236,30 @@ def test_each_export_table_has_its_documented_columns_and_an_ablation_table_of_i
     text = capsys.readouterr().out
     assert all(f"## --table {t}" in text for t in export_module.TABLES) and "`time_to_0_90_reached`" in text
     assert cli.main(["leaderboard", "--runs", str(tmp_path), "--table", "runs"]) == 2  # a table is an export's
+
+
+def test_the_findings_rank_ties_as_ties_and_say_which_ablation_differs_and_which_way(tmp_path):
+    """Three entries: a and b far apart (a significant difference), c too spread to be told from either. Ranks: 1 +
+    the entries significantly more accurate; the words name the tie and the direction of each ablation's test."""
+    from benchmarks.report import findings
+
+    accs = {"lenet": (0.80, 0.81, 0.82), "alexnet": (0.60, 0.61, 0.62), "nin": (0.30, 0.70, 0.95),
+            "nin-no-1x1": (0.31, 0.71, 0.96)}  # fmt: skip
+    for arch, values in accs.items():
+        for seed, acc in enumerate(values):
+            write(tmp_path, *make_record(arch, seed, acc, 1_000.0))
+    groups = summary.groups(records.read_records(tmp_path))
+    group, rows = summary.headline(groups)
+    shown = {s.arch: rank for rank, s in findings.ranked(rows)}
+    assert shown["lenet"] == "=1" and shown["nin"] == "=1" and shown["alexnet"] == "2"
+    text = "\n".join(findings.sentences(group, rows))
+    assert "Tied at the top" in text and "Rank 2 (each significantly below 1 entry): alexnet 0.610" in text
+    assert "Not told apart from nin in accuracy" in text and "nin-no-1x1 +1.0" in text
+    # the detectable difference, by its formula: (t(0.975, 4) + t(0.8, 4)) x sqrt(s1^2/3 + s2^2/3)
+    import statistics as st
+
+    from scipy import stats as scipy_stats
+
+    se = (st.variance(accs["nin"]) / 3 + st.variance(accs["nin-no-1x1"]) / 3) ** 0.5
+    mdd = (scipy_stats.t.ppf(0.975, 4) + scipy_stats.t.ppf(0.8, 4)) * se
+    assert f"detectable from {mdd * 100:.0f}" in text
