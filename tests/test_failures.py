@@ -1,4 +1,4 @@
-"""The README's table "What the suite promises on failure", a test per row (the row's number in each test's name).
+"""The table "What the suite promises on failure" (benchmarks/run/README.md), a test per row (the row's number in each test's name).
 Each was checked by breaking the promise in the code on purpose: the test fails."""
 
 import subprocess

@@ -61,9 +61,26 @@ def test_the_cpu_profile_table_is_the_committed_records():
     assert f"of which {total:.0f} s training" in NOTES
 
 
-@pytest.mark.parametrize("name", ["benchmarks/PERFORMANCE.md", "README.md"])
+PAGES = ["benchmarks/PERFORMANCE.md", "README.md", "archs/README.md", "perf/README.md",
+         *(f"benchmarks/{stage}/README.md" for stage in ("run", "train", "data", "measure", "report"))]
+
+
+@pytest.mark.parametrize("name", PAGES)
 def test_no_path_in_the_prose_points_where_nothing_is(name):
     text = (ROOT / name).read_text()
     for path in re.findall(r"`((?:perf|benchmarks|results|archs|tests)/[\w./-]+)`", text):
         if "*" not in path and "<" not in path:
             assert (ROOT / path).exists(), path
+
+
+def test_the_readme_is_a_readers_page_and_links_every_page_the_rest_moved_to():
+    readme = (ROOT / "README.md").read_text()
+    lines = readme.splitlines()
+    assert len(lines) <= 250
+    prose = [line for line in lines if not line.startswith(("|", "![", "```")) and len(line) > 120]
+    assert not prose, prose[:1]
+    first = "\n".join(lines[:60])
+    assert "nox -s bench" in first and "nox -s tests" in first and "| rank " in first
+    assert "**What the records say**" in first
+    for page in PAGES[2:]:
+        assert f"]({page})" in readme, page
