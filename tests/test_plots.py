@@ -26,6 +26,11 @@ def ablations(tmp_path):
     return one_group(tmp_path / "ablations")
 
 
+def means(ax):
+    """The scatter plots' large markers: each entry's mean, the one with a legend label."""
+    return [c for c in ax.collections if isinstance(c, PathCollection) and not c.get_label().startswith("_")]
+
+
 def png_size(path):
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
@@ -46,7 +51,7 @@ def test_every_plot_is_a_png_of_the_stated_size(ablations, tmp_path):
 def test_accuracy_vs_throughput_plots_the_records_numbers(hand_records):
     fig = plots.accuracy_vs_throughput(hand_records)
     ax = fig.axes[0]
-    points = sorted(tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection))
+    points = sorted(tuple(c.get_offsets()[0]) for c in means(ax))
     # lenet: 0.80/0.81/0.82 at 80,000; nin: the two ok seeds 0.86/0.88 at 30,000 (the diverged one left out)
     expected = sorted([(30_000.0, 0.87), (40_000.0, 0.86), (80_000.0, 0.81)])
     assert np.allclose(points, expected)
@@ -72,8 +77,8 @@ def test_learning_curves_are_each_seeds_evaluation_log(hand_records):
     assert len(lenet) == 3  # a line per seed
     # the hand-written seed 0: 0.80 final, epochs of 60,000 examples at 80,000/s; test_acc - 0.02 per epoch before
     assert np.allclose(lenet[0].get_xdata(), [0.75, 1.5]) and np.allclose(lenet[0].get_ydata(), [0.78, 0.80])
-    examples = [line for line in examples_ax.get_lines() if line.get_color() == lenet_color]
-    assert np.allclose(examples[0].get_xdata(), [60_000, 120_000])
+    share = [line for line in examples_ax.get_lines() if line.get_color() == lenet_color]
+    assert np.allclose(share[0].get_xdata(), [0.5, 1.0])  # 60,000 and 120,000 of the run's 120,000 images
     nin_color = next(line.get_color() for line in time_ax.get_lines() if line.get_label() == "nin (n=2)")
     assert sum(line.get_color() == nin_color for line in time_ax.get_lines()) == 2
     assert time_ax.get_ylim() == (0.0, 1.0)
@@ -136,15 +141,76 @@ def test_no_ablation_chart_without_nin(tmp_path):
     write(tmp_path, *make_record("lenet", 0, 0.8, 1000.0))
     only_lenet = one_group(tmp_path)
     assert plots.nin_ablations(only_lenet) is None
-    assert list(plots.render_group(only_lenet, tmp_path / "out")) == ["pareto", "params", "curves"]  # 0.8: no tta
+    assert list(plots.render_group(only_lenet, tmp_path / "out")) == ["curves"]  # one point: no scatter; 0.8: no tta
 
 
-def test_two_configurations_of_one_architecture_stay_apart(tmp_path):
-    """Plots and tables aggregate per (architecture, configuration), never across configurations."""
-    write(tmp_path, *make_record("lenet", 0, 0.80, 1000.0, epochs=2))
+def test_a_scatter_shows_one_configuration_an_entry_named_by_the_entry(tmp_path):
+    """Plots never aggregate across configurations: of two configurations of one entry the one with more learned
+    seeds is drawn, named by the entry (no configuration hash); its seeds are points beside its mean."""
+    for seed in range(2):
+        write(tmp_path, *make_record("lenet", seed, 0.80 + seed / 100, 1000.0, epochs=2))
     write(tmp_path, *make_record("lenet", 0, 0.60, 3000.0, epochs=3))
+    write(tmp_path, *make_record("nin", 0, 0.70, 500.0, epochs=2))
     fig = plots.accuracy_vs_throughput(one_group(tmp_path))
-    points = sorted(tuple(c.get_offsets()[0]) for c in fig.axes[0].collections if isinstance(c, PathCollection))
-    assert np.allclose(points, [(1000.0, 0.80), (3000.0, 0.60)])
-    labels = [t.get_text() for t in fig.axes[0].texts]
-    assert len(labels) == 2 and all(label.startswith("lenet [") for label in labels)
+    ax = fig.axes[0]
+    assert np.allclose(sorted(tuple(c.get_offsets()[0]) for c in means(ax)), [(500.0, 0.70), (1000.0, 0.805)])
+    seeds = [c for c in ax.collections if isinstance(c, PathCollection) and c not in means(ax)]
+    assert sorted(len(c.get_offsets()) for c in seeds) == [1, 2]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["lenet (n=2)", "nin (n=1)"]
+
+
+def drawn_texts(fig):
+    """Every text a saved figure shows: titles, labels, legends, notes, and the tick labels inside the axes' limits
+    (matplotlib keeps ticks beyond the limits without drawing them)."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    ticks, drawn = set(), []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for t in axis.get_major_ticks() + axis.get_minor_ticks():
+                ticks |= {id(t.label1), id(t.label2)}
+            drawn += [t.label1 for t in axis._update_ticks() if t.label1.get_visible()]
+    others = [t for t in fig.findobj(Text) if id(t) not in ticks]
+    return [t for t in drawn + others if t.get_visible() and t.get_text().strip()]
+
+
+def test_no_text_of_any_plot_overlaps_another_or_leaves_the_frame():
+    """Every plot of every committed group, and of the hand-made sets: each text box inside the figure and apart
+    from every other (one pixel of slack), and every accuracy axis inside [0, 1]."""
+    from pathlib import Path
+
+    from benchmarks.upgrade_records import with_facts
+
+    root = Path(__file__).resolve().parents[1]
+    groups = summary.groups(with_facts(records.read_records(root / "results" / "runs")))
+    drawn = 0
+    for group in groups:
+        if not group.accuracy_is_result:
+            continue
+        for kind, render in plots.RENDERERS.items():
+            fig = render(group)
+            if fig is None:
+                continue
+            drawn += 1
+            renderer = fig.canvas.get_renderer()
+            boxes = [(t.get_text(), t.get_window_extent(renderer).padded(-1)) for t in drawn_texts(fig)]
+            frame = fig.bbox.padded(1)
+            for text, box in boxes:
+                assert frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1), (group.key, kind, text)
+            for i, (a, box_a) in enumerate(boxes):
+                for b, box_b in boxes[i + 1 :]:
+                    assert not box_a.overlaps(box_b), (group.key, kind, a, b)
+            for ax in fig.axes:
+                for label, limits in ((ax.get_ylabel(), ax.get_ylim()), (ax.get_xlabel(), ax.get_xlim())):
+                    if "accuracy" in label:
+                        assert 0.0 <= min(limits) and max(limits) <= 1.0, (group.key, kind)
+            plt_close(fig)
+    assert drawn >= 15
+
+
+def plt_close(fig):
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -1,12 +1,15 @@
 """``python -m benchmarks plots``: pictures from the summarised records, with matplotlib and no display.
 
 Per group (``benchmarks.report.summary``) whose accuracy is a result: (1) ``pareto``: test accuracy against
-training examples/sec, one point per configuration with its 95% CI and throughput std, the Pareto front; (2)
+training examples/sec, each seed and the mean per entry, the throughput's std, the Pareto front; (2)
 ``params``: test accuracy against parameter count; (3) ``curves``: d2l-style learning curves from each record's
-evaluation log, test accuracy against training seconds and against training examples seen, one line per seed; (4)
+evaluation log, test accuracy against training seconds and against the share of the run's images seen, a line a
+seed; (4)
 ``tta``: time to accuracy, the share of seeds that had reached each target by each training second; (5)
 ``ablations``: every NiN ablation against ``nin``, every seed a point, the tests' results written beside them.
-Every accuracy axis stays inside [0, 1] (intervals are clipped to it). Fixed styles, sorted inputs, no timestamps:
+Every accuracy axis stays inside [0, 1]: the scatter plots draw each seed and the mean, no interval to clip.
+One configuration an entry is drawn (the one with the most seeds), named by the entry, its budget said where the
+entries' budgets differ; no text overlaps another or leaves the frame (tested). Fixed styles, sorted inputs, no timestamps:
 the same records give the same pictures.
 """
 
@@ -38,16 +41,38 @@ def plot_file(key: summary_io.GroupKey, kind: str) -> str:
     return f"plots/{key.slug}-{kind}.png"
 
 
+def _budget(f) -> str:
+    images = f"{int(f.train_subset):,}" if pd.notna(f.train_subset) and f.train_subset else "60,000"
+    return f"{f.recipe_name}, {int(f.epochs)} x {images}"
+
+
+def shown_rows(summary: pd.DataFrame) -> list:
+    """One configuration an entry (the one with the most learned seeds, then ok ones): a plot of one budget rule,
+    named by entry, never by configuration hash."""
+    best = {}
+    for s in summary.itertuples():
+        if s.n_learned and (s.arch not in best or (s.n_learned, s.n_ok) > (best[s.arch].n_learned, best[s.arch].n_ok)):
+            best[s.arch] = s
+    return [best[a] for a in sorted(best)]
+
+
+def names(rows: list) -> dict[str, str]:
+    """Each shown row's name: the entry, with its recipe and budget where the rows' budgets differ in more than
+    the entry (so that a mix of budgets is said, not hidden)."""
+    budgets = {_budget(s.first) for s in rows}
+    mixed = len(budgets) > 1 and len({s.first.recipe_name for s in rows}) > 1
+    return {s.arch: f"{s.arch} ({_budget(s.first)})" if mixed else s.arch for s in rows}
+
+
 def _points(summary: pd.DataFrame) -> pd.DataFrame:
-    """One point per row with learned seeds: mean accuracy and its 95% CI half width, mean throughput and its std,
-    params, n (learned seeds); by label. Runs that did not learn are not points."""
-    columns = ["acc", "acc_ci", "eps", "eps_std", "params", "n"]
-    rows = {
-        s.label: (s.acc.mean, s.acc.half_width, s.train_eps, s.train_eps_std, int(s.first.params), s.n_learned)
-        for s in summary.itertuples() if s.n_learned and pd.notna(s.train_eps)
-    }  # fmt: skip
-    points = pd.DataFrame.from_dict(rows, orient="index", columns=columns).astype(float)
-    return points.fillna({"acc_ci": 0.0, "eps_std": 0.0})
+    """One point per entry with learned seeds (``shown_rows``): mean accuracy, every learned seed's accuracy, mean
+    throughput and its std, params, n; indexed by name."""
+    rows = [s for s in shown_rows(summary) if pd.notna(s.train_eps)]
+    named = names(rows)
+    data = {named[s.arch]: {"acc": s.acc.mean, "seeds": list(s.accs), "eps": s.train_eps,
+                            "eps_std": s.train_eps_std if pd.notna(s.train_eps_std) else 0.0,
+                            "params": float(s.first.params), "n": s.n_learned} for s in rows}  # fmt: skip
+    return pd.DataFrame.from_dict(data, orient="index", columns=["acc", "seeds", "eps", "eps_std", "params", "n"])
 
 
 def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
@@ -76,54 +101,40 @@ def accuracy_limits(low: float, high: float, pad: float = 0.03) -> tuple[float, 
 
 def _accuracy_axis(ax, points: pd.DataFrame) -> None:
     if len(points):
-        ax.set_ylim(
-            *accuracy_limits(float((points.acc - points.acc_ci).min()), float((points.acc + points.acc_ci).max()))
-        )
+        every = [a for seeds in points.seeds for a in seeds]
+        ax.set_ylim(*accuracy_limits(min(every), max(every)))
 
 
-def _clipped_ci(points: pd.DataFrame) -> np.ndarray:
-    """The accuracy error bars, each side clipped to [0, 1]: below, above."""
-    below = np.minimum(points.acc_ci, points.acc)
-    above = np.minimum(points.acc_ci, 1.0 - points.acc)
-    return np.vstack([below, above])
+MARKERS = "osD^vP*Xh<>p"
 
 
-def _point_text(label: str, p) -> str:
-    return f"{label} (n={int(p.n)})"
+def _spread(values: pd.Series) -> np.ndarray:
+    """Positions on a log axis, where entries of one value (NiN and NiN without dropout: the same parameters) are
+    moved 3% apart, so that each is seen."""
+    out, seen = values.to_numpy(float).copy(), {}
+    for i, v in enumerate(values):
+        k = seen.get(v, 0)
+        out[i] = v * 1.03**k
+        seen[v] = k + 1
+    return out
 
 
-def _label_offsets(ax, points: pd.DataFrame, x: str) -> list[tuple[int, int]]:
-    """Text offsets (points) that keep the names of nearby markers from printing over each other."""
-    ax.figure.canvas.draw()  # fixes the data-to-pixel transform
-    placed: list[tuple[float, float, float]] = []  # left, baseline, width of each label, in points
-    offsets = []
-    to_points = 72 / ax.figure.dpi
-    for arch, p in points.iterrows():
-        px, py = ax.transData.transform((p[x], p.acc)) * to_points
-        left, width = px + 8, 6.0 * len(_point_text(arch, p))  # about 6 points a character at 9-point type
-
-        def free(dy, left=left, width=width, y=py):
-            return not any(left < pl + pw and pl < left + width and abs(y + dy - pb) < 13 for pl, pb, pw in placed)
-
-        # above, then below, then further out
-        candidates = (6 + 13 * (k // 2) * (1 if k % 2 == 0 else -1) - (16 if k % 2 else 0) for k in range(40))
-        dy = next((c for c in candidates if free(c)), 6)
-        placed.append((left, py + dy, width))
-        offsets.append((8, dy))
-    return offsets
-
-
-def _scatter(group: summary_io.Group, x: str, xlabel: str, what: str) -> plt.Figure:
-    """Test accuracy against ``x`` (a column of ``_points``), one point per configuration, names beside."""
+def _scatter(group: summary_io.Group, x: str, xlabel: str, what: str):
+    """Test accuracy against ``x`` (a column of ``_points``), an entry's seeds as small points and their mean as a
+    large one (no interval to clip: every seed is inside [0, 1]), names in a legend beside the axes. None with fewer
+    than two entries: a plot of one point says nothing."""
     points = _points(group.summary)
+    if len(points) < 2:
+        return None, None, points
     fig, ax = plt.subplots(figsize=SIZE_IN, dpi=DPI)
-    for i, (arch, p) in enumerate(points.iterrows()):
-        if p.n > 1:
-            ci = _clipped_ci(points.loc[[arch]])
-            ax.errorbar(p[x], p.acc, xerr=p.eps_std if x == "eps" else None, yerr=ci, fmt="none", ecolor="0.4",
-                        capsize=3, zorder=2)  # fmt: skip
-        ax.scatter([p[x]], [p.acc], s=60, color=COLORS[i % len(COLORS)], alpha=0.85, edgecolor="black",
-                   linewidth=0.6, zorder=3)  # fmt: skip
+    xs = _spread(points[x])
+    for i, ((name, p), xi) in enumerate(zip(points.iterrows(), xs)):
+        color, marker = COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)]
+        ax.scatter([xi] * len(p.seeds), p.seeds, s=16, color=color, marker=marker, alpha=0.5, linewidth=0, zorder=2)
+        if x == "eps" and p.n > 1 and p.eps_std:
+            ax.errorbar(xi, p.acc, xerr=p.eps_std, fmt="none", ecolor=color, capsize=3, zorder=2)
+        ax.scatter([xi], [p.acc], s=70, color=color, marker=marker, edgecolor="black", linewidth=0.6, zorder=3,
+                   label=f"{name} (n={int(p.n)})")  # fmt: skip
     ax.set_xscale("log")
     ax.margins(x=0.15)
     _accuracy_axis(ax, points)
@@ -131,26 +142,32 @@ def _scatter(group: summary_io.Group, x: str, xlabel: str, what: str) -> plt.Fig
     ax.set_ylabel("test accuracy after the last epoch")
     ax.grid(True, which="both", alpha=0.3)
     _title(fig, group, what)
-    fig.tight_layout()  # before the names are placed: it moves the axes
-    for (arch, p), offset in zip(points.iterrows(), _label_offsets(ax, points, x)):
-        leader = {"arrowstyle": "-", "color": "0.5", "linewidth": 0.6} if offset[1] != 6 else None
-        ax.annotate(_point_text(arch, p), (p[x], p.acc), textcoords="offset points", xytext=offset, fontsize=9,
-                    arrowprops=leader)  # fmt: skip
     return fig, ax, points
 
 
-def accuracy_vs_throughput(group: summary_io.Group) -> plt.Figure:
+def _legend_beside(fig, ax) -> None:
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+
+
+def accuracy_vs_throughput(group: summary_io.Group) -> plt.Figure | None:
     fig, ax, points = _scatter(group, "eps", "training throughput (examples/s, log scale)",
-                               "Accuracy against training throughput (bars: 95% CI of accuracy, std of throughput)")  # fmt: skip
-    front = pareto_front(points) if len(points) else points
+                               "Accuracy against training throughput (small: each seed; large: the mean; bars: "
+                               "std of throughput)")  # fmt: skip
+    if fig is None:
+        return None
+    front = pareto_front(points)
     if len(front) > 1:
         ax.plot(front.eps, front.acc, "--", color="0.3", linewidth=1, zorder=1, label="Pareto front")
-        ax.legend(fontsize=8, loc="lower left", frameon=False)
+    _legend_beside(fig, ax)
     return fig
 
 
-def accuracy_vs_params(group: summary_io.Group) -> plt.Figure:
-    fig, _, _ = _scatter(group, "params", "parameters (log scale)", "Accuracy against parameter count (bars: 95% CI)")
+def accuracy_vs_params(group: summary_io.Group) -> plt.Figure | None:
+    fig, ax, _ = _scatter(group, "params", "parameters (log scale)",
+                          "Accuracy against parameter count (small: each seed; large: the mean)")  # fmt: skip
+    if fig is not None:
+        _legend_beside(fig, ax)
     return fig
 
 
@@ -166,21 +183,24 @@ def _eval_curve(run_evals, run_epochs) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def learning_curves(group: summary_io.Group) -> plt.Figure:
-    """Test accuracy against training seconds (left) and training examples seen (right), one line per learned
-    seed, one colour per configuration."""
-    fig, (time_ax, examples_ax) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI, sharey=True)
-    rows = [s for s in group.summary.itertuples() if s.n_learned]
+    """Test accuracy against training seconds (left) and against the share of the run's training images seen
+    (right: every entry's budget spans the panel, whatever its size), one line per learned seed, one colour per
+    entry (``shown_rows``)."""
+    fig, (time_ax, share_ax) = plt.subplots(1, 2, figsize=SIZE_IN, dpi=DPI, sharey=True)
+    rows = shown_rows(group.summary)
+    named = names(rows)
     for i, s in enumerate(rows):
         for k, (evals, epochs) in enumerate(zip(s.learned_evals, s.learned_epochs)):
             seconds, examples, acc = _eval_curve(evals, epochs)
             style = {"color": COLORS[i % len(COLORS)], "marker": "o", "markersize": 2.5, "linewidth": 1.2}
-            time_ax.plot(seconds, acc, label=f"{s.label} (n={s.n_learned})" if k == 0 else None, **style)
-            examples_ax.plot(examples, acc, **style)
+            time_ax.plot(seconds, acc, label=f"{named[s.arch]} (n={s.n_learned})" if k == 0 else None, **style)
+            share_ax.plot(examples / examples[-1], acc, **style)
     time_ax.set_xlabel("training seconds (training steps; evaluation excluded)")
-    examples_ax.set_xlabel("training examples seen")
+    share_ax.set_xlabel("share of the run's training images seen")
+    share_ax.set_xlim(0.0, 1.02)
     time_ax.set_ylabel("test accuracy")
     time_ax.set_ylim(0.0, 1.0)
-    for ax in (time_ax, examples_ax):
+    for ax in (time_ax, share_ax):
         ax.grid(True, alpha=0.3)
     _title(fig, group, "Learning curves: every evaluation of every learned seed (one line per seed)")
     handles, labels = time_ax.get_legend_handles_labels()
@@ -192,9 +212,10 @@ def learning_curves(group: summary_io.Group) -> plt.Figure:
 def time_to_accuracy(group: summary_io.Group) -> plt.Figure | None:
     """For each target, the share of a configuration's ok seeds that had reached it by each training second (a
     step per seed); configurations none of whose seeds reached the first target are left out. None: nothing to draw."""
-    rows = [s for s in group.summary.itertuples() if s.n_ok and any(tta.time_to(e, tta.TARGETS[0]) for e in s.ok_evals)]
+    rows = [s for s in shown_rows(group.summary) if any(tta.time_to(e, tta.TARGETS[0]) for e in s.ok_evals)]
     if not rows:
         return None
+    named = names(rows)
     targets = [t for t in tta.TARGETS if any(tta.time_to(e, t) for s in rows for e in s.ok_evals)]
     fig, axes = plt.subplots(1, len(targets), figsize=SIZE_IN, dpi=DPI, sharey=True, squeeze=False)
     end = max(e[-1].train_seconds for s in rows for e in s.ok_evals if e)
@@ -203,7 +224,7 @@ def time_to_accuracy(group: summary_io.Group) -> plt.Figure | None:
             times = sorted(t for e in s.ok_evals if (t := tta.time_to(e, target)) is not None)
             share = np.arange(1, len(times) + 1) / s.n_ok
             ax.step([0.0, *times, end], [0.0, *share, share[-1] if len(share) else 0.0], where="post",
-                    color=COLORS[i % len(COLORS)], label=f"{s.label} (n={s.n_ok})")  # fmt: skip
+                    color=COLORS[i % len(COLORS)], label=f"{named[s.arch]} (n={s.n_ok})")  # fmt: skip
         ax.set_title(f"test accuracy ≥ {target:.2f}", fontsize=10)
         ax.set_xlabel("training seconds")
         ax.set_ylim(0.0, 1.05)
