@@ -263,3 +263,41 @@ def test_the_findings_rank_ties_as_ties_and_say_which_ablation_differs_and_which
     se = (st.variance(accs["nin"]) / 3 + st.variance(accs["nin-no-1x1"]) / 3) ** 0.5
     mdd = (scipy_stats.t.ppf(0.975, 4) + scipy_stats.t.ppf(0.8, 4)) * se
     assert f"detectable from {mdd * 100:.0f}" in text
+
+
+READS_ONLY = {"list", "leaderboard", "compare", "describe"}  # run in the clone; the others are parsed only
+
+
+def test_every_command_the_readme_shows_runs_in_a_clone_and_leaves_its_committed_files_as_they_were(tmp_path):
+    """Each `python -m benchmarks ...` line of the README's code blocks: those that read (and the documented
+    regeneration, which regenerates the committed files byte for byte) run in a fresh clone, which `git status`
+    then finds unchanged; those that train or need a GPU parse as the CLI's own. `gpu-check --dry-run` and
+    `--prepare` run too (the latter writes the ignored .data/ only)."""
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from benchmarks.cli import build_parser
+
+    root = Path(__file__).resolve().parents[1]
+    if subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD~5"], capture_output=True).returncode:
+        import pytest
+
+        pytest.skip("needs the repository's history (a clone deeper than 5 commits)")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    readme = (root / "README.md").read_text()
+    commands = [line.split("#")[0].strip() for block in readme.split("```bash")[1:]
+                for line in block.split("```")[0].splitlines() if line.startswith("python -m benchmarks ")]  # fmt: skip
+    assert len(commands) >= 10
+    for command in commands:
+        words = shlex.split(command.replace("$OUT", str(tmp_path / "out")))[3:]
+        build_parser(words).parse_args(words)  # a flag the CLI does not take would exit 2 here
+        runs = words[0] in READS_ONLY or "--dry-run" in words or "--prepare" in words
+        if runs:
+            done = subprocess.run([sys.executable, "-m", "benchmarks", *words], cwd=clone, capture_output=True,
+                                  text=True, timeout=600)  # fmt: skip
+            assert done.returncode == 0, (command, done.stderr[-2000:])
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+    assert status == "", status

@@ -203,6 +203,8 @@ def run_planned(i: int, config: RunConfig, p: Plan, out: Path, dataset: Dataset,
     finished.append(record)
     if record.status == "ok":
         final = record.final
-        say(f"  test acc {final.test_acc:.3f}, {rate(final.train_examples_per_sec)}, {final.train_seconds:.1f} s "
-            f"-> {path}")  # fmt: skip
+        # the record's own word (decided once, when the run was made) on whether its accuracy means anything
+        check = "" if record.report is None or record.report.accuracy_is_result else " (a check: no result)"
+        say(f"  test acc {final.test_acc:.3f}{check}, {rate(final.train_examples_per_sec)}, {final.train_seconds:.1f} "
+            f"s -> {path}")  # fmt: skip
     return record.status
