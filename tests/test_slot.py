@@ -80,7 +80,17 @@ def test_the_dry_run_prints_an_h200s_plan_with_its_assumption_on_a_machine_witho
         archs.get_entry("nin").build().eval()(torch.zeros(1, 1, 224, 224))
     seconds = counter.get_total_flops() * (3 * 60_000 + 10_000) * 10 / (0.2 * 989.4e12) + 5
     assert f"nin s0 {seconds:,.0f} s" in out.splitlines()[1]
+    assert "this command (8 min)" in out and "the next (4 min)" in out  # what each of the slot's commands runs
     assert not done.stderr
+
+
+def test_the_forecast_gives_each_command_the_runs_that_fit_in_order():
+    """Two commands of 100 s and 50 s; steps of (start, runs): (10, [40, 40]), (10, [30]), (10, [20, 20])."""
+    costs = [(1, 10.0, [40.0, 40.0]), (2, 10.0, [30.0]), (3, 10.0, [20.0, 20.0])]
+    first, second = slot.forecast(costs, [100.0, 50.0])
+    assert first == (2, 90.0, [1])  # 10 + 40 + 40; step 2's start and run no longer fit, nor step 3's
+    assert second == (1, 40.0, [2])  # 10 + 30; step 3 needs 10 + 20 of the 10 s left: for a third command
+
 
 
 def files_of(path: Path) -> dict[str, bytes]:

@@ -131,24 +131,34 @@ class Slot:
                  f"no record, a run's seconds rest on an assumption: {self.t.assumed.basis}, plus "
                  f"{self.t.assumed.warmup_seconds:g} s of warm-up and {slot.START_SECONDS[self.t.kind]:g} s to "
                  f"start each step's process"]  # fmt: skip
-        total = 0.0
+        total, costs, start = 0.0, [], slot.START_SECONDS[self.t.kind]
         for i, step in enumerate(slot.steps(self.scale), 1):
             if step.benchmarks:
-                seconds = slot.START_SECONDS[self.t.kind] + slot.BENCH_SECONDS[self.t.kind] * len(step.archs)
+                seconds = start + slot.BENCH_SECONDS[self.t.kind] * len(step.archs)
                 lines.append(
                     f"  step {i} [{step.phase}] {step.label} ({', '.join(step.archs)}): about {seconds:,.0f} s"
                 )
                 total += seconds
+                costs.append((i, start, [slot.BENCH_SECONDS[self.t.kind]] * len(step.archs)))
                 continue
             planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), finished, self.t, self.done)
             todo = [p for p in planned if not p.done]
-            seconds = sum(p.seconds or 0.0 for p in todo) + (slot.START_SECONDS[self.t.kind] if todo else 0.0)
+            seconds = sum(p.seconds or 0.0 for p in todo) + (start if todo else 0.0)
             total += seconds
+            costs.append((i, start, [p.seconds or 0.0 for p in todo]))
             runs = ", ".join(f"{p.config.arch} s{p.config.seed} " + ("done" if p.done else f"{p.seconds:,.0f} s")
                              for p in planned)  # fmt: skip
             lines.append(f"  step {i} [{step.phase}] {step.label}: about {seconds:,.0f} s ({runs})")
         lines.append(f"all steps: about {total / 60:,.1f} min against this command's {self.args.minutes:g}; what "
                      "does not fit is left for the same command again")  # fmt: skip
+        minutes = [self.args.minutes, SECOND_MINUTES]
+        plan = slot.forecast(costs, [m * 60 - RESERVE_S for m in minutes])
+        runs = sum(len(r) for _, _, r in costs)
+        words = [f"{label} ({m:g} min) {n} run(s) in about {used:,.0f} s (steps {', '.join(map(str, steps)) or '-'})"
+                 for label, m, (n, used, steps) in zip(("this command", "the next"), minutes, plan)]  # fmt: skip
+        rest = runs - sum(n for n, _, _ in plan)
+        lines.append(f"predicted, of {runs} runs and benchmarks: {'; '.join(words)}; "
+                     + (f"{rest} left for a third command" if rest else "nothing left over"))  # fmt: skip
         return lines
 
     def run_argv(self, step: slot.Step, archs: tuple[str, ...], seeds: tuple[int, ...] | None = None) -> list[str]:

@@ -242,3 +242,25 @@ def bench_fit(archs: tuple[str, ...], kind: str, seconds_left: float) -> tuple[t
     each = BENCH_SECONDS[kind]
     n = max(0, min(len(archs), int((seconds_left - START_SECONDS[kind]) // each)))
     return archs[:n], archs[n:]
+
+
+def forecast(costs: list[tuple[int, float, list[float]]], budgets: list[float]) -> list[tuple[int, float, list[int]]]:
+    """What each of the slot's commands would run, as ``fit`` and the steps' order decide it: ``costs`` per step
+    (its number, its process's start, its runs' seconds, the done ones left out); ``budgets`` each command's
+    seconds. Per command: (runs, seconds, the steps it runs some of); what none runs is left for another."""
+    left_over = [(step, start, list(runs)) for step, start, runs in costs if runs]
+    out = []
+    for budget in budgets:
+        used, count, touched, after = 0.0, 0, [], []
+        for step, start, runs in left_over:
+            room = budget - used - start
+            chosen, rest = fit([Planned(i, False, r) for i, r in enumerate(runs)], room)
+            if chosen:
+                used += start + sum(c.seconds for c in chosen)
+                count += len(chosen)
+                touched.append(step)
+            if rest:
+                after.append((step, start, [r.seconds for r in rest]))
+        out.append((count, used, touched))
+        left_over = after
+    return out
