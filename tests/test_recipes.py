@@ -418,3 +418,12 @@ def test_ema_evaluates_the_moving_average_of_the_weights():
     right = trainer.evaluate_batches([(x, labels)])
     by_hand = (F.linear(x.flatten(1), expected, trainer.ema.module[1].bias).argmax(1) == labels).sum()
     assert right == by_hand
+
+
+def test_holms_correction_is_the_textbook_step_down():
+    """Holm (1979): sorted p-values times (m, m-1, ...), kept non-decreasing: 0.01, 0.03, 0.04 of three arms give
+    0.03, max(0.06, 0.03) = 0.06 and max(0.04, 0.06) = 0.06, in the order given."""
+    from perf.recipe_arms import holm
+
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5]) == [0.5] and holm([0.6, 0.9]) == pytest.approx([1.0, 1.0])
