@@ -58,9 +58,9 @@ GPU = Scale(
     bench_archs=("nin", "alexnet", "vgg11"),
     bench_flags=(),
 )
-REHEARSAL = Scale(  # the cpu profile's input sides (224-px entries at 64, VGG-11 at 32), a few hundred images
-    chapter=("--profile", "cpu", "--recipe", "d2l", "--train-subset", "256", "--test-subset", "256", "--epochs", "1"),
-    fast=("--profile", "cpu", "--recipe", "fast", "--train-subset", "512", "--test-subset", "256", "--epochs", "1"),
+REHEARSAL = Scale(  # the cpu profile's input sides (224-px entries at 64, VGG-11 at 32), a hundred-odd images
+    chapter=("--profile", "cpu", "--recipe", "d2l", "--train-subset", "128", "--test-subset", "128", "--epochs", "1"),
+    fast=("--profile", "cpu", "--recipe", "fast", "--train-subset", "256", "--test-subset", "128", "--epochs", "1"),
     fast_seeds=(0,),
     bench_archs=("nin", "lenet"),
     bench_flags=("--bench-resolution", "67", "--bench-batch", "32"),
