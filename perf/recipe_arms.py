@@ -20,8 +20,9 @@ from benchmarks import records  # noqa: E402
 
 
 def arms(folder: Path) -> dict[str, list]:
-    return {arm.name: [r for r in records.read_records(arm) if r.status == "ok"]
-            for arm in sorted(p for p in folder.iterdir() if p.is_dir())}  # fmt: skip
+    found = {arm.name: [r for r in records.read_records(arm) if r.status == "ok"]
+             for arm in sorted(p for p in folder.iterdir() if p.is_dir())}  # fmt: skip
+    return {name: runs for name, runs in found.items() if runs}  # an arm under way, with no finished run yet: none
 
 
 def holm(pvalues: list[float]) -> list[float]:
