@@ -61,8 +61,13 @@ def test_the_cpu_profile_table_is_the_committed_records():
     assert f"of which {total:.0f} s training" in NOTES
 
 
-PAGES = ["benchmarks/PERFORMANCE.md", "README.md", "archs/README.md", "perf/README.md",
-         *(f"benchmarks/{stage}/README.md" for stage in ("run", "train", "data", "measure", "report"))]
+PAGES = [
+    "benchmarks/PERFORMANCE.md",
+    "README.md",
+    "archs/README.md",
+    "perf/README.md",
+    *(f"benchmarks/{stage}/README.md" for stage in ("run", "train", "data", "measure", "report")),
+]
 
 
 @pytest.mark.parametrize("name", PAGES)

@@ -92,7 +92,6 @@ def test_the_forecast_gives_each_command_the_runs_that_fit_in_order():
     assert second == (1, 40.0, [2])  # 10 + 30; step 3 needs 10 + 20 of the 10 s left: for a third command
 
 
-
 def files_of(path: Path) -> dict[str, bytes]:
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*.json"))}
 
