@@ -191,6 +191,7 @@ def test_a_sigterm_at_a_random_point_leaves_a_bundle_of_every_finished_run(tmp_p
         f"stopped {point:.1f} s into step 1"
     )  # fmt: skip
     assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+    assert bundle.check_returnable(out) == []  # stopped part-way, what a lent machine gives back
 
 
 @needs_data

@@ -103,6 +103,7 @@ class Slot:
         self.log_file = None
         self.packed = None  # the inputs of the last bundle
         self.lock = threading.Lock()  # the output reader's thread and the main one both refresh the bundle
+        self.committed = None  # results/runs' records, read at the first plan
         self.env = None  # the steps' environment: this machine's facts, taken once (collect_env takes seconds)
 
     def left(self) -> float:
@@ -117,7 +118,9 @@ class Slot:
     def finished(self) -> list:
         from benchmarks import records
 
-        return records.read_records(self.work / "runs") + records.read_records(Path("results/runs"))
+        if self.committed is None:  # the committed records do not change during a slot: read once
+            self.committed = records.read_records(Path("results/runs"))
+        return records.read_records(self.work / "runs") + self.committed
 
     def done(self, config) -> bool:
         from benchmarks import records

@@ -34,7 +34,7 @@ def main(args) -> int:
         raise UsageError(f"{args.bundle}: no such file")
     try:
         files = bundle.read(path)
-    except (tarfile.TarError, OSError, EOFError) as err:
+    except (tarfile.TarError, OSError, EOFError, ValueError) as err:
         raise UsageError(f"{args.bundle}: not a gzipped tar file ({err})") from None
     placed = []  # (where it goes, its bytes)
     for name, data in sorted(files.items()):

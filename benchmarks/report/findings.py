@@ -11,6 +11,7 @@ quantiles: (t(0.975) + t(0.80)) x sqrt(s1^2/n1 + s2^2/n2).
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 
 from scipy import stats as scipy_stats
@@ -46,14 +47,9 @@ def detectable(a: list[float], b: list[float]) -> float | None:
     their own spreads; None below two values an arm."""
     if len(a) < 2 or len(b) < 2:
         return None
-    se = math.sqrt(stats_var(a) / len(a) + stats_var(b) / len(b))
+    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
     df = len(a) + len(b) - 2
     return (scipy_stats.t.ppf(0.975, df) + scipy_stats.t.ppf(POWER, df)) * se
-
-
-def stats_var(values: list[float]) -> float:
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
 def _names(rows) -> str:

@@ -60,11 +60,11 @@ def write(work: Path, out: Path, summary: str) -> Path:
     return path
 
 
-def unpack(bundle: Path, dest: Path) -> int:
-    """Extract ``bundle``'s files into ``dest`` (its top folder dropped); the number of files. Raises ValueError
-    on a member outside the top folder or any that is not a plain file or folder."""
+def read(bundle: Path) -> dict[str, bytes]:
+    """Every file of ``bundle`` by its path inside the top folder (``runs/<machine>/<name>.json``). Raises
+    ValueError on a member outside the top folder or any that is not a plain file or folder."""
     with tarfile.open(bundle, mode="r:gz") as tar:
-        files = []
+        out = {}
         for member in tar.getmembers():
             parts = Path(member.name).parts
             if not parts or parts[0] != TOP or ".." in parts or Path(member.name).is_absolute():
@@ -73,21 +73,16 @@ def unpack(bundle: Path, dest: Path) -> int:
                 continue
             if not member.isfile():
                 raise ValueError(f"{bundle}: {member.name!r} is not a plain file")
-            files.append((Path(*parts[1:]), tar.extractfile(member).read()))
-    for relative, data in files:
+            out[Path(*parts[1:]).as_posix()] = tar.extractfile(member).read()
+        return out
+
+
+def unpack(bundle: Path, dest: Path) -> int:
+    """Extract ``bundle``'s files into ``dest`` (its top folder dropped); the number of files (``read`` checks)."""
+    files = read(bundle)
+    for relative, data in files.items():
         write_atomically(dest / relative, data)
     return len(files)
-
-
-def read(bundle: Path) -> dict[str, bytes]:
-    """Every file of ``bundle`` by its path inside the top folder (``runs/<machine>/<name>.json``)."""
-    with tarfile.open(bundle, mode="r:gz") as tar:
-        out = {}
-        for member in tar.getmembers():
-            parts = Path(member.name).parts
-            if member.isfile() and parts and parts[0] == TOP and ".." not in parts:
-                out[Path(*parts[1:]).as_posix()] = tar.extractfile(member).read()
-        return out
 
 
 def check_returnable(folder: Path) -> list[str]:
