@@ -14,7 +14,8 @@ import os
 import signal
 import sys
 
-EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 2, 130, 143
+from benchmarks.errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, Terminated, on_sigterm  # noqa: F401 (EXIT_USAGE: used by callers)
+
 DESCRIPTION = "The CNN benchmark suite: train and time the registry's networks, and report what the records say."
 COMMANDS = {  # name -> (module, help)
     "list": ("benchmarks.commands.list", "the registry as a table: params, input size, GFLOPs"),
@@ -70,14 +71,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so that no half-finished work is kept."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
-
-
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the subcommand named in ``argv`` (all of them without ``argv``) is imported, so that a
     command works without what the others need (the leaderboard without the registry, for one)."""
@@ -105,7 +98,7 @@ def main(argv=None) -> int:
     registry = sys.modules.get("archs")  # imported by the chosen command, if it needs the registry
     for problem in getattr(registry, "IMPORT_ERRORS", []):  # a broken file in archs/: one line each
         print(f"warning: {problem}", file=sys.stderr)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return args.main(args)
     except (UsageError, DataError) as err:

@@ -13,7 +13,7 @@ import torch
 
 import archs
 from benchmarks.data.device_data import DeviceLoader
-from benchmarks.train.compute import EXACT, ComputePath
+from benchmarks.schema.compute import EXACT, ComputePath
 from benchmarks.train.harness import Trainer, TrainSettings, init_weights, synchronize
 from perf.d2l_baseline import d2l_loader, d2l_step, endless
 

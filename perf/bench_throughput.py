@@ -18,7 +18,8 @@ import torch
 import archs
 from benchmarks.measure.model_stats import forward_flops
 from benchmarks.run.profiles import PROFILES, profile_resolution
-from benchmarks.train.compute import ComputePath, autocast
+from benchmarks.schema.compute import ComputePath
+from benchmarks.train.compute import autocast
 from benchmarks.train.harness import Trainer, TrainSettings, synchronize
 
 WARMUP_STEPS = 3

@@ -8,7 +8,8 @@ import torch
 from benchmarks.data.device_data import real_fashion_mnist
 from benchmarks.data.fashion_mnist import DataError
 from benchmarks.measure import machine
-from benchmarks.train.compute import ComputePath, compute_defaults
+from benchmarks.schema.compute import ComputePath
+from benchmarks.train.compute import compute_defaults
 
 
 def _interrupt(signum, frame):

@@ -16,7 +16,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import records  # noqa: E402
+from benchmarks.schema import records  # noqa: E402
 
 
 def arms(folder: Path) -> dict[str, list]:

@@ -11,8 +11,8 @@ import torch.distributed as dist
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.data.device_data import DeviceLoader  # noqa: E402
-from benchmarks.run import distributed
-from benchmarks.train.compute import EXACT
+from benchmarks.schema.compute import EXACT
+from benchmarks.train import distributed
 from benchmarks.train.harness import TrainSettings, train
 from tests.test_harness import learnable_data, mlp  # noqa: E402
 

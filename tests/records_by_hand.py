@@ -1,11 +1,11 @@
-"""Run records with known values, built through the same types the runner writes (benchmarks.records)."""
+"""Run records with known values, built through the same types the runner writes (benchmarks.schema.records)."""
 
 from pathlib import Path
 
-from benchmarks import records
-from benchmarks.records import DataInfo, EpochLog, EvalPoint, Final, Reference, ReportFacts, RunRecord
-from benchmarks.run.config import RunConfig
-from benchmarks.train.compute import ComputePath
+from benchmarks.schema import records
+from benchmarks.schema.compute import ComputePath
+from benchmarks.schema.config import RunConfig
+from benchmarks.schema.records import DataInfo, EpochLog, EvalPoint, Final, Reference, ReportFacts, RunRecord
 
 NIN_PARAMS = {"nin": 1_992_166, "nin-no-1x1": 1_546_058, "lenet": 61_706}
 REFERENCE = {

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, records
+from benchmarks import cli
+from benchmarks.schema import records
 from tests.test_isolation import TROUBLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,12 +192,12 @@ def test_what_slurm_cannot_do_is_refused_before_anything_is_submitted(slurm, tmp
 def test_the_ddp_jobs_command_asks_for_the_same_suite(tmp_path, monkeypatch):
     """What the job runs under torchrun parses back to the submitted options, less the submission's own, with its
     paths absolute (the job may start in another folder)."""
-    from benchmarks.commands import run as run_command
+    from benchmarks.run import options as run_command
     from benchmarks.run.cluster import suite_argv
 
     def parsed(argv):
         parser = cli.build_parser(["run", *argv])
-        return run_command.options(parser.parse_args(["run", *argv]))
+        return run_command.from_args(parser.parse_args(["run", *argv]))
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.py").write_text("")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, records
+from benchmarks import cli
 from benchmarks.report import leaderboard
+from benchmarks.schema import records
 from tests.records_by_hand import make_record, write
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from benchmarks.measure.machine import smi_id
-from benchmarks.measure.peaks import vendor_peak
+from benchmarks.schema.peaks import vendor_peak
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -40,7 +40,7 @@ def test_nvidia_smi_is_asked_by_uuid_not_by_torchs_index():
 def test_a_rank_binds_its_gpu_before_anything_touches_cuda_and_nccl_gets_the_device(monkeypatch):
     import torch
 
-    from benchmarks.run import distributed
+    from benchmarks.train import distributed
 
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -142,8 +142,9 @@ def test_torchrun_refuses_one_named_gpu_for_every_rank(monkeypatch):
     import torch
 
     from benchmarks.errors import UsageError
-    from benchmarks.run import distributed, plan
+    from benchmarks.run import plan
     from benchmarks.run.options import RunOptions
+    from benchmarks.train import distributed
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
@@ -157,7 +158,8 @@ def test_a_failed_data_parallel_run_raises_on_its_rank_so_that_torchrun_ends_the
     from datetime import timedelta
 
     from benchmarks.data.device_data import synthetic_fashion_mnist
-    from benchmarks.run import distributed, one
+    from benchmarks.run import one
+    from benchmarks.train import distributed
     from tests.records_by_hand import make_config
 
     def broken(*args, **kwargs):

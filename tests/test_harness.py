@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from benchmarks.data.device_data import DeviceLoader, synthetic_fashion_mnist
-from benchmarks.train.compute import ComputePath
+from benchmarks.schema.compute import ComputePath
 from benchmarks.train.harness import Diverged, Trainer, TrainSettings, init_weights, train
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, records
+from benchmarks import cli
+from benchmarks.schema import records
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--synthetic", "--train-subset", "128", "--test-subset", "64", "--epochs", "1", "--isolate", "--seeds", "0"]

@@ -1,9 +1,25 @@
-"""The layout: stages as folders, and no import cycle among the project's modules."""
+"""The layout: stages as folders in layers, bottom first; no import runs up the layers or in a circle."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The layers, bottom first (the README's Layout section says the same, in this order). A unit (a package, or a
+# module of the base) may import units of lower layers only; the report imports the base and the schema alone (it
+# reads records and nothing else). "benchmarks": the command line's own modules (cli, __main__, upgrade_records).
+LAYERS = (
+    ("benchmarks.atomic", "benchmarks.errors"),
+    ("benchmarks.schema",),
+    ("archs", "benchmarks.data", "benchmarks.measure"),
+    ("benchmarks.train",),
+    ("benchmarks.run",),
+    ("benchmarks.report",),
+    ("benchmarks.commands", "benchmarks"),
+)
+READS_RECORDS_ONLY = {"benchmarks.report": 2}  # a unit -> the lowest layer it may not import
 
 
 def module_imports() -> dict[str, set[str]]:
@@ -48,6 +64,58 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def unit(module: str) -> str:
+    """The unit of LAYERS a module belongs to: the longest that is it or contains it."""
+    found = [u for layer in LAYERS for u in layer if module == u or module.startswith(u + ".")]
+    assert found, f"{module}: in no layer (add its package to LAYERS and to the README's Layout section)"
+    return max(found, key=len)
+
+
+def layer_of(unit_name: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if unit_name in layer)
+
+
+def violations(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Every import (module -> module) that runs up the layers or sideways between units of one layer, and every
+    import of the report's beyond the schema."""
+    found = []
+    for source, targets in sorted(edges.items()):
+        a = unit(source)
+        for target in sorted(targets):
+            b = unit(target)
+            if a == b:
+                continue
+            limit = READS_RECORDS_ONLY.get(a, layer_of(a))
+            if layer_of(b) >= limit:
+                found.append((source, target))
+    return found
+
+
+def test_the_layer_walk_fails_on_a_planted_back_edge():
+    """The real graph with one planted import of each kind the rule forbids: each is found, and nothing else."""
+    edges = module_imports()
+    assert violations(edges) == []
+    planted = {"benchmarks.schema.records": "benchmarks.train.compute",  # up the layers
+               "benchmarks.data.fashion_mnist": "benchmarks.measure.machine",  # sideways, within one layer
+               "benchmarks.report.summary": "benchmarks.train.compute",  # the report beyond the schema
+               "benchmarks.train.harness": "benchmarks.run.one"}  # fmt: skip
+    for source, target in planted.items():
+        assert violations({**edges, source: edges[source] | {target}}) == [(source, target)]
+
+
+def test_every_import_runs_down_the_layers():
+    """Including imports inside functions: a back-edge there is one all the same."""
+    assert violations(module_imports()) == []
+
+
+def test_the_report_and_the_leaderboard_load_neither_torch_nor_the_registry():
+    script = ("import sys, benchmarks.report.leaderboard, benchmarks.report.plots, benchmarks.report.export, "
+              "benchmarks.report.compare, benchmarks.commands.leaderboard, benchmarks.commands.plots, "
+              "benchmarks.commands.compare; print(sorted(m for m in ('torch', 'archs') if m in sys.modules))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_walk_finds_a_cycle_where_there_is_one():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -59,18 +127,13 @@ def test_no_import_cycle_among_the_projects_modules():
     assert cycles(edges) == []
 
 
-def test_the_report_imports_neither_the_registry_nor_the_runner():
-    """The report reads records: nothing under benchmarks/report imports archs or a module of benchmarks/run."""
-    edges = module_imports()
-    for name, targets in edges.items():
-        if name.startswith("benchmarks.report"):
-            assert not {t for t in targets if t == "archs" or t.startswith(("archs.", "benchmarks.run"))}, name
-
-
-def test_the_readme_layout_section_names_every_stage_folder():
+def test_the_readme_layout_section_names_every_stage_folder_in_layer_order():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
     folders = sorted(p.name for p in (ROOT / "benchmarks").iterdir() if p.is_dir() and not p.name.startswith("_"))
-    assert folders == ["commands", "data", "measure", "report", "run", "train"]
+    assert folders == ["commands", "data", "measure", "report", "run", "schema", "train"]
     for folder in folders:
-        assert f"benchmarks/{folder}/" in section
+        assert f"benchmarks/{folder}/" in section and unit(f"benchmarks.{folder}") == f"benchmarks.{folder}"
+    places = [section.index(f"`{u.replace('.', '/')}/`") for layer in LAYERS for u in layer
+              if u != "benchmarks" and (ROOT / u.replace(".", "/")).is_dir()]  # fmt: skip
+    assert places == sorted(places), "the README lists the stage folders bottom first, as LAYERS does"

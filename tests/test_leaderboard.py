@@ -4,10 +4,11 @@ import re
 
 import pytest
 
-from benchmarks import cli, records
+from benchmarks import cli
 from benchmarks.commands import leaderboard as leaderboard_command
-from benchmarks.records import ReportFacts
 from benchmarks.report import leaderboard, plots, step_throughput, summary
+from benchmarks.schema import records
+from benchmarks.schema.records import ReportFacts
 from tests.records_by_hand import ablation_set, make_record, standard_set, write
 
 
@@ -133,7 +134,7 @@ def test_single_published_builds_are_points(tmp_path):
 
 
 def test_fast_path_against_exact_on_the_same_machine(tmp_path):
-    from benchmarks.train.compute import EXACT
+    from benchmarks.schema.compute import EXACT
 
     write(tmp_path, *make_record("lenet", 0, 0.80, 80_000.0))
     write(tmp_path, *make_record("lenet", 0, 0.80, 20_000.0, fast=EXACT))
@@ -216,8 +217,11 @@ def test_no_records_still_renders():
     assert "No run records yet" in leaderboard.render([])
 
 
-def test_a_schema_1_record_still_loads_under_a_legacy_machine():
-    """Records written before machine fingerprints are read in their old shape; their files stay as they are."""
+def test_a_schema_1_record_is_refused_on_reading_and_upgraded_by_the_command_under_a_legacy_machine():
+    """Reading never migrates: a record from before machine fingerprints is refused, naming the command; the
+    command's reader brings it to today's shape."""
+    from benchmarks import upgrade_records
+
     _, record = make_record("lenet", 0, 0.8, 1000.0)
     new = json.loads(records.to_json(record))
     config = {k: v for k, v in new["config"].items() if k not in ("fast", "machine")}
@@ -229,7 +233,9 @@ def test_a_schema_1_record_still_loads_under_a_legacy_machine():
                       for e in new["epochs"]]}  # fmt: skip
     for key in ("error", "diverged_epoch", "oom_retries", "batch_size_used"):
         old.pop(key)
-    loaded = records.from_json(old)
+    with pytest.raises(records.RecordError, match="upgrade_records"):
+        records.from_json(old)
+    loaded = upgrade_records.from_any_json(old)
     assert loaded.machine == "legacy-cpu-amd-epyc-2t"
     assert loaded.config.fast.precision == "bf16" and loaded.config.fast.optimizer_impl == "foreach"
     assert loaded.epochs[0].timed_examples == 60_000 and loaded.final == record.final
@@ -302,7 +308,7 @@ def test_mfu_divides_by_the_vendor_peak_and_says_so(tmp_path):
 
 
 def test_vendor_peaks_per_precision_and_tf32():
-    from benchmarks.measure.peaks import vendor_peak
+    from benchmarks.schema.peaks import vendor_peak
 
     assert vendor_peak("NVIDIA H100 PCIe", "bf16")[0] == 756.5e12
     assert vendor_peak("NVIDIA A100-SXM4-80GB", "fp32")[0] == 19.5e12
@@ -337,7 +343,7 @@ def test_time_to_accuracy_table_median_olympic_and_not_reached(tmp_path):
 
 
 def test_the_book_recipe_beside_the_fast_one_under_the_same_budget(tmp_path):
-    from benchmarks.train import recipes
+    from benchmarks.schema import recipe as recipes
 
     for seed in range(3):
         write(tmp_path, *make_record("nin", seed, 0.10, 30_000.0))  # d2l's recipe, left at chance

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import cli, records
+from benchmarks import cli
 from benchmarks.measure import machine
 from benchmarks.measure.machine import Capability
-from benchmarks.train.compute import EXACT, ComputePath, compute_defaults, resolve_compute
+from benchmarks.schema import records
+from benchmarks.schema.compute import EXACT, ComputePath
+from benchmarks.train.compute import compute_defaults, resolve_compute
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
-from benchmarks import records
 from benchmarks.report import plots, summary
+from benchmarks.schema import records
 from tests.records_by_hand import ablation_set, make_record, standard_set, write
 
 
@@ -181,10 +181,8 @@ def test_no_text_of_any_plot_overlaps_another_or_leaves_the_frame():
     from every other (one pixel of slack), and every accuracy axis inside [0, 1]."""
     from pathlib import Path
 
-    from benchmarks.upgrade_records import with_facts
-
     root = Path(__file__).resolve().parents[1]
-    groups = summary.groups(with_facts(records.read_records(root / "results" / "runs")))
+    groups = summary.groups(records.read_records(root / "results" / "runs"))
     drawn = 0
     for group in groups:
         if not group.accuracy_is_result:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import records
+from benchmarks.schema import records
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = (ROOT / "benchmarks" / "PERFORMANCE.md").read_text()

@@ -8,8 +8,9 @@ import json
 import re
 from pathlib import Path
 
-from benchmarks import cli, records
+from benchmarks import cli
 from benchmarks.report import leaderboard, summary
+from benchmarks.schema import records
 from tests.records_by_hand import ablation_set, make_record, standard_set, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +133,20 @@ def test_upgrade_records_gives_a_record_its_name_of_today(tmp_path):
     assert upgrade_records.upgrade(tmp_path) == 1
     assert not old.exists() and (tmp_path / config.file_name()).read_text() == records.to_json(record)
     assert upgrade_records.upgrade(tmp_path) == 0  # once
+
+
+def test_upgrade_records_keeps_each_record_in_the_records_folder_it_is_in(tmp_path):
+    """An ablation's arms are records folders inside one folder: upgrading that folder leaves every arm's records
+    in their arm (it once moved them all into one machine folder at the top)."""
+    from benchmarks import upgrade_records
+
+    config, record = make_record("lenet", 0, 0.8, 1000.0)
+    arms = [tmp_path / "A-today", tmp_path / "B-other"]
+    for arm in arms:
+        records.write_record(arm / config.machine / "lenet__full__bf16__0123456789__seed0.json", record)
+    assert upgrade_records.upgrade(tmp_path) == 2
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")) == sorted(
+        f"{arm.name}/{config.file_name()}" for arm in arms)
 
 
 def test_a_leaderboard_of_other_records_writes_beside_them_and_leaves_every_committed_file_as_it_was(tmp_path):

@@ -10,11 +10,11 @@ from torch import nn
 
 import archs
 from benchmarks.data.device_data import DeviceLoader, augment
-from benchmarks.measure import tta
-from benchmarks.records import EvalPoint
 from benchmarks.run.profiles import PROFILES, resolve
-from benchmarks.train import recipes
-from benchmarks.train.compute import EXACT
+from benchmarks.schema import recipe as recipes
+from benchmarks.schema import tta
+from benchmarks.schema.compute import EXACT
+from benchmarks.schema.records import EvalPoint
 from benchmarks.train.harness import Trainer, TrainSettings, eval_steps, init_weights, lr_factor, train
 from tests.test_harness import learnable_data, quiet
 
@@ -213,7 +213,7 @@ def test_a_committed_record_keeps_the_id_its_file_name_carries():
     keep their ids (and so their files and their rows in the leaderboard)."""
     from pathlib import Path
 
-    from benchmarks import records
+    from benchmarks.schema import records
 
     path = next(Path("results/runs/cpu-amd-zen4-avx512bf16-2t").glob("lenet__cpu__*seed0.json"))
     record, problem = records.read_record(path)
@@ -224,7 +224,7 @@ def test_a_run_on_the_ln10_plateau_is_labelled_in_its_record():
     """A model whose logits are all zero guesses uniformly: its loss is ln 10 on every batch, with or without label
     smoothing, and lr 0 keeps it there; the record says so, at the check and at the end. A model that learns is not
     labelled."""
-    from benchmarks import records
+    from benchmarks.schema import records
 
     class Zero(nn.Module):
         def __init__(self):

@@ -192,7 +192,7 @@ def test_the_conventional_one_liner_registers_and_trains_by_name(tmp_path):
     out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     (path,) = (tmp_path / "runs").rglob("my-net__*.json")
-    from benchmarks import records
+    from benchmarks.schema import records
 
     record, problem = records.read_record(path)
     assert problem is None and record.status == "ok" and record.description == "A small network."

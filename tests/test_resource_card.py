@@ -6,8 +6,8 @@ import torch
 
 import archs
 from benchmarks import cli
-from benchmarks.measure import resource_card
 from benchmarks.measure.model_stats import count_params, forward_flops
+from benchmarks.train import resource_card
 
 NAMES = ["lenet", "nin", "nin-fc-head", "vgg11-small", "googlenet", "resnet18", "densenet"]
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import cli, records
-from benchmarks.commands import run as run_command
+from benchmarks import cli
 from benchmarks.measure import machine
 from benchmarks.run import one, plan, suite
+from benchmarks.run import options as run_command
+from benchmarks.schema import records
 from benchmarks.train.harness import Diverged
 from tests.records_by_hand import make_config
 
@@ -291,7 +292,7 @@ def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
     parser = argparse.ArgumentParser()
     run_command.add_arguments(parser)
     args = parser.parse_args(["--device", "cpu"])
-    planned = plan.plan(run_command.options(args))
+    planned = plan.plan(run_command.from_args(args))
     nin = (1, 33_000, 67)
     expected = {
         "lenet": (10, None, 28), "alexnet": (1, 11_000, 65), "vgg11-small": (1, 14_000, 64), "vgg11": (1, 5_000, 32),
@@ -303,10 +304,10 @@ def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
     assert {c.arch: (c.epochs, c.train_subset, c.resolution) for c in planned.configs} == expected
     assert {c.recipe.name for c in planned.configs} == {"fast"} and {c.test_subset for c in planned.configs} == {None}
     assert {c.recipe.evals_per_epoch for c in planned.configs} == {2}
-    text = plan.describe_plan(planned, run_command.options(args))
+    text = plan.describe_plan(planned, run_command.from_args(args))
     assert "budget rule: about 100 s of training a seed" in text and "nin-stepped seed 2" in text
     assert "vgg11 seed 0: fast recipe, 1 epochs, batch 64, adamw lr 0.001, 32 px, train 5000" in text
-    named = plan.plan(run_command.options(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l",
+    named = plan.plan(run_command.from_args(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l",
                                                              "--seeds", "4", "--epochs", "2"])))  # fmt: skip
     (config,) = named.configs
     assert (config.recipe.name, config.seed, config.epochs, config.train_subset) == ("d2l", 4, 2, None)

@@ -45,14 +45,14 @@ def test_the_slot_runs_the_chapter_first_nin_family_first_and_full_vgg11_last():
 
 def test_the_slot_decides_each_run_as_the_run_command_does():
     """The slot predicts configurations the child `benchmarks run` will plan: the same ``RunConfig``s."""
-    from benchmarks.commands import run
+    from benchmarks.run import options as run
     from benchmarks.run.plan import plan
 
     t = slot.target("cpu")
     step = slot.steps(slot.REHEARSAL)[0]
     argv = slot.run_argv(step, step.archs, "w", "cpu", [])
     parser = slot._run_parser()
-    planned = plan(run.options(parser.parse_args(argv[1:]))).configs
+    planned = plan(run.from_args(parser.parse_args(argv[1:]))).configs
     assert slot.configs(argv, t) == planned and len(planned) == 9
 
 

@@ -52,7 +52,7 @@ def test_torchvision_names_are_checked_and_listed(tmp_path, capsys):
 
 @needs_torchvision
 def test_a_torchvision_model_trains_by_name(tmp_path):
-    from benchmarks import records
+    from benchmarks.schema import records
 
     argv = ["run", "--out", str(tmp_path), "--synthetic", "--arch", "torchvision:resnet18", "--epochs", "1",
             "--train-subset", "64", "--test-subset", "32", "--resolution", "32", "--batch-size", "32", "--seeds", "0"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""``python -m benchmarks describe NAME``: the resource card of one entry (``benchmarks.measure.resource_card``)."""
+"""``python -m benchmarks describe NAME``: the resource card of one entry (``benchmarks.train.resource_card``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pandas as pd
 import archs
 from benchmarks.errors import UsageError
 from benchmarks.measure import machine
-from benchmarks.measure.resource_card import card, render
 from benchmarks.run.plan import resolve_device
 from benchmarks.run.user_archs import add_import_argument, import_user_modules
-from benchmarks.train.compute import OPTIMIZERS, PRECISIONS
+from benchmarks.schema.compute import PRECISIONS
+from benchmarks.train.compute import OPTIMIZERS
+from benchmarks.train.resource_card import card, render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -116,14 +116,14 @@ class Slot:
             self.log_file.flush()
 
     def finished(self) -> list:
-        from benchmarks import records
+        from benchmarks.schema import records
 
         if self.committed is None:  # the committed records do not change during a slot: read once
             self.committed = records.read_records(Path("results/runs"))
         return records.read_records(self.work / "runs") + self.committed
 
     def done(self, config) -> bool:
-        from benchmarks import records
+        from benchmarks.schema import records
 
         return records.is_done(self.work / "runs" / config.file_name(), config)
 

@@ -25,9 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from benchmarks import records
     from benchmarks.atomic import write_atomically
     from benchmarks.run import bundle
+    from benchmarks.schema import records
 
     path = Path(args.bundle)
     if not path.is_file():

@@ -8,13 +8,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import records as records_io
 from benchmarks.atomic import write_atomically
 from benchmarks.errors import UsageError
 from benchmarks.report import export, plots, step_throughput
 from benchmarks.report import summary as summary_io
 from benchmarks.report.leaderboard import leaderboard_markdown, readme_block, refresh_readme, relative_prefix
-from benchmarks.upgrade_records import with_facts
+from benchmarks.schema import records as records_io
 
 FORMATS = ("markdown", "csv", "json")
 
@@ -48,7 +47,7 @@ def read_groups(runs: str, allow_empty: bool = False) -> list[summary_io.Group]:
     if not folder.is_dir():
         raise UsageError(f"--runs {runs}: {'not a folder' if folder.exists() else 'no such folder'}; nothing written")
     warn = lambda message: print(f"warning: {message}", file=sys.stderr)  # noqa: E731
-    found = with_facts(records_io.read_records(folder, warn=warn))
+    found = records_io.read_records(folder, warn=warn)
     if not found and not allow_empty:
         raise UsageError(f"--runs {runs} holds no run record; nothing written (--allow-empty regenerates from it)")
     return summary_io.groups(found)

@@ -26,9 +26,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.atomic import write_atomically  # noqa: E402
-from benchmarks.measure import tta  # noqa: E402
 from benchmarks.report import stats  # noqa: E402
 from benchmarks.report import summary as summary_io  # noqa: E402
+from benchmarks.schema import tta  # noqa: E402
 
 SIZE_IN, DPI = (10.0, 6.0), 100  # every picture 1000 x 600 pixels
 _TAB20 = plt.get_cmap("tab20").colors

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.measure.peaks import vendor_peak
+from benchmarks.schema.peaks import vendor_peak
 
 
 def _load(path: Path) -> dict | None:

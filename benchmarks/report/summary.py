@@ -13,23 +13,14 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from benchmarks.measure import tta
-from benchmarks.records import RunRecord
 from benchmarks.report import stats
+from benchmarks.schema import tta
+from benchmarks.schema.config import same_config_fields
+from benchmarks.schema.records import RunRecord
 
-# what must match for an ablation to be compared with nin (besides the group)
-SAME_CONFIG = [
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "resolution",
-    "train_subset",
-    "test_subset",
-    "fast",
-    "recipe",
-    "world_size",
-]
+# what must match for an ablation to be compared with nin (besides the group): every field of the configuration
+# but those that say which run it is (``RunConfig``'s identity fields)
+SAME_CONFIG = same_config_fields()
 RECIPE = [k for k in SAME_CONFIG if k != "fast"]  # what must match for a fast-path row to be set against --exact
 SCALING = [k for k in SAME_CONFIG if k != "world_size"]  # what must match for a --ddp row to be set against 1 process
 LAST_EPOCHS = 3  # the "last epochs" mean: the final epochs' test accuracies, averaged per seed
@@ -281,7 +272,7 @@ def scaling_rows(summary: pd.DataFrame) -> list[dict]:
 
 def _set_vs_exact(summaries: dict[GroupKey, pd.DataFrame]) -> None:
     """Each fast-path row's throughput over the ``--exact`` row of the same machine, profile and recipe."""
-    from benchmarks.train.compute import EXACT
+    from benchmarks.schema.compute import EXACT
 
     exact = {}
     for key, summary in summaries.items():

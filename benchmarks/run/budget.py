@@ -17,8 +17,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from benchmarks.records import RunRecord
-from benchmarks.run.config import RunConfig
+from benchmarks.schema.config import RunConfig
+from benchmarks.schema.records import RunRecord
 
 DEFAULT_TRAIN, DEFAULT_TEST = 60_000, 10_000
 

@@ -105,7 +105,7 @@ def check_returnable(folder: Path) -> list[str]:
 
 def summary(work: Path, plan: dict) -> str:
     """The slot in a few lines: each step's status, then each record and each throughput benchmark."""
-    from benchmarks import records
+    from benchmarks.schema import records
 
     lines = [
         f"slot on {plan['name']} ({plan['machine']}), {plan['seconds']:,.0f} s of {plan['minutes']:g} min"

@@ -23,9 +23,9 @@ import subprocess
 from pathlib import Path
 
 from benchmarks.errors import UsageError
-from benchmarks.run import isolation, slurm_watch
-from benchmarks.run.config import RunConfig
+from benchmarks.run import isolation, options, slurm_watch
 from benchmarks.run.options import RunOptions
+from benchmarks.schema.config import RunConfig
 
 DEFAULT_MINUTES = 60
 
@@ -93,41 +93,10 @@ def ddp_ranks(args: RunOptions, device: str) -> int:
     return ranks
 
 
-SUBMISSION_ONLY = {"executor", "no_wait", "slurm_partition", "slurm_time", "slurm_gpus_per_job", "slurm_cpus_per_job",
-                   "slurm_options"}  # fmt: skip
-FLAG = {"recipe_parts": "--recipe-set", "imports": "--import"}
-
-
 def suite_argv(args: RunOptions) -> list[str]:
     """``args`` as the ``python -m benchmarks run`` arguments that ask for the same suite in one process (what a
     ``--ddp`` job runs under torchrun): every option but the submission's, the paths made absolute."""
-    import dataclasses
-
-    argv = []
-    for f in dataclasses.fields(RunOptions):
-        value, flag = getattr(args, f.name), FLAG.get(f.name, "--" + f.name.replace("_", "-"))
-        if f.name in SUBMISSION_ONLY or value is None or value is False or value == ():
-            continue
-        if f.name == "compute":
-            for name, part in value.items():
-                if isinstance(part, bool):
-                    argv.append(f"--{'' if part else 'no-'}{name.replace('_', '-')}")
-                elif part is not None:
-                    argv += [f"--{name.replace('_', '-')}", str(part)]
-        elif f.name in ("out", "data_dir"):
-            argv += [flag, str(Path(value).resolve())]
-        elif f.name in FLAG:  # repeatable: the flag before each value
-            for item in value:
-                argv += [flag, isolation.import_spec(item) if f.name == "imports" else item]
-        elif isinstance(value, tuple):
-            argv += [flag, *map(str, value)]
-        elif value is True:
-            argv.append(flag)
-        else:
-            argv += [flag, str(value)]
-    if args.isolate is False:
-        argv.append("--no-isolate")
-    return argv
+    return options.to_argv(args)
 
 
 def _executor(args: RunOptions, folder: Path):

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.run import process_group
+from benchmarks.run import options, process_group
 from benchmarks.run.options import RunOptions
 
 TAIL_LINES = 20
@@ -37,21 +37,10 @@ class Outcome:
     tail: list[str]
 
 
-def import_spec(spec: str) -> str:
-    """An --import that names a file, made absolute (a SLURM job may start in another folder); a module as it is."""
-    return str(Path(spec).resolve()) if spec.endswith(".py") or Path(spec).exists() else spec
-
-
 def child_flags(args: RunOptions, replace: bool) -> list[str]:
-    """What a child needs of the suite's options besides its configuration: the data, the retry rule, the user's
-    modules, whether it may replace a finished record; paths absolute."""
-    flags = ["--replace"] if replace else []
-    flags += ["--synthetic"] if args.synthetic else []
-    flags += ["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else []
-    flags += ["--oom-retry"] if args.oom_retry else []
-    for spec in args.imports:
-        flags += ["--import", import_spec(spec)]
-    return flags
+    """What a child needs of the suite's options besides its configuration (``options.CHILD``: the data, the retry
+    rule, the user's modules), and whether it may replace a finished record; paths absolute."""
+    return (["--replace"] if replace else []) + options.to_argv(args, options.CHILD)
 
 
 def child_command(config, path: Path, device: str, args: RunOptions, replace: bool) -> list[str]:
@@ -60,7 +49,7 @@ def child_command(config, path: Path, device: str, args: RunOptions, replace: bo
 
 
 def finished(path: Path) -> bool:
-    from benchmarks import records
+    from benchmarks.schema import records
 
     record, _ = records.read_record(path)
     return record is not None and record.status in records.DONE
@@ -135,10 +124,11 @@ def sizes_main(name: str, imports: list[str]) -> int:
 
 
 def child_main(argv=None) -> int:
-    from benchmarks import cli, records
-    from benchmarks.run.config import RunConfig
+    from benchmarks.errors import EXIT_SIGINT, EXIT_SIGTERM, Terminated, on_sigterm
     from benchmarks.run.one import load_data, run_one
     from benchmarks.run.user_archs import import_user_modules
+    from benchmarks.schema import records
+    from benchmarks.schema.config import RunConfig
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run.isolation", description="one isolated run")
     parser.add_argument("--sizes", metavar="NAME", help="only discover NAME's input sizes and print them")
@@ -146,14 +136,11 @@ def child_main(argv=None) -> int:
     parser.add_argument("--record")
     parser.add_argument("--device")
     parser.add_argument("--replace", action="store_true", help="--force: replace a finished record")
-    parser.add_argument("--synthetic", action="store_true")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--oom-retry", action="store_true")
-    parser.add_argument("--import", dest="imports", action="append", default=[])
+    options.add_arguments(parser, options.CHILD)
     args = parser.parse_args(argv)
     if args.sizes:
         return sizes_main(args.sizes, args.imports)
-    signal.signal(signal.SIGTERM, cli._on_sigterm)
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         import_user_modules(args.imports)
         config = records.decode(RunConfig, json.loads(args.config), "config")
@@ -163,9 +150,9 @@ def child_main(argv=None) -> int:
         if not records.write_first(Path(args.record), record, force=args.replace):
             return 3  # a finished record is there, another suite's: it stays
     except KeyboardInterrupt:
-        return cli.EXIT_SIGINT
-    except cli.Terminated:
-        return cli.EXIT_SIGTERM
+        return EXIT_SIGINT
+    except Terminated:
+        return EXIT_SIGTERM
     return 0
 
 

@@ -12,10 +12,10 @@ import archs
 from benchmarks.data.device_data import Dataset, DeviceLoader, real_fashion_mnist, synthetic_fashion_mnist
 from benchmarks.measure import machine
 from benchmarks.measure.model_stats import class_map_side, count_params, design_note, forward_flops
-from benchmarks.records import DataInfo, DataParallel, Reference, ReportFacts, RunRecord
-from benchmarks.run import distributed
-from benchmarks.run.config import RunConfig
 from benchmarks.run.profiles import PROFILES
+from benchmarks.schema.config import RunConfig
+from benchmarks.schema.records import DataInfo, DataParallel, Reference, ReportFacts, RunRecord
+from benchmarks.train import distributed
 from benchmarks.train.compute import apply_backend_settings
 from benchmarks.train.harness import Diverged, TrainSettings, train
 

@@ -15,13 +15,15 @@ import torch
 import archs
 from benchmarks.errors import UsageError
 from benchmarks.measure import machine
-from benchmarks.run import distributed
-from benchmarks.run.config import RunConfig
+from benchmarks.run import options
 from benchmarks.run.options import RunOptions
 from benchmarks.run.profiles import PROFILES, resolve
 from benchmarks.run.user_archs import import_user_modules
-from benchmarks.train import recipes
-from benchmarks.train.compute import OPTIMIZERS, ComputePath, check_precision, compute_defaults, resolve_compute
+from benchmarks.schema import recipe as recipes
+from benchmarks.schema.compute import ComputePath
+from benchmarks.schema.config import RunConfig
+from benchmarks.train import distributed
+from benchmarks.train.compute import OPTIMIZERS, check_precision, compute_defaults, resolve_compute
 
 
 def resolve_device(requested: str | None) -> str:
@@ -67,13 +69,13 @@ def resolve_archs(patterns: list[str]) -> list[str]:
 SPLITS = {"train": 60_000, "test": 10_000}  # Fashion-MNIST's splits (and the synthetic stand-in's)
 
 
-def check_positive(args: RunOptions) -> None:
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--lr", args.lr),
-                        ("--max-minutes", args.max_minutes), ("--run-timeout", args.run_timeout),
-                        ("--resolution", args.resolution), ("--train-subset", args.train_subset),
-                        ("--test-subset", args.test_subset)):  # fmt: skip
-        if value is not None and not value > 0:
-            raise UsageError(f"{flag} must be positive, not {value}")
+def check_values(args: RunOptions) -> None:
+    """Each option's own check (``options.check``), then what no single field can say: subsets within the splits,
+    seeds non-negative and each given once."""
+    try:
+        options.check(args)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     for flag, value, size in (("--train-subset", args.train_subset, SPLITS["train"]),
                               ("--test-subset", args.test_subset, SPLITS["test"])):  # fmt: skip
         if value is not None and value > size:
@@ -130,13 +132,10 @@ def default_profile(device_kind: str) -> str:
 
 
 def run_overrides(args: RunOptions) -> dict:
-    """The command line's explicit values of a run's configuration, for ``profiles.resolve`` (None: not given)."""
-    return {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-        "recipe": args.recipe, "recipe_parts": list(args.recipe_parts),
-        "resolution": args.resolution, "train_subset": args.train_subset, "test_subset": args.test_subset,
-        "data": "synthetic" if args.synthetic else None,
-    }  # fmt: skip
+    """The command line's explicit values of a run's configuration, for ``profiles.resolve`` (None: not given): the
+    ``config`` options, each a ``RunConfig`` field of its name, and the recipe and data the plan decides from."""
+    return {**options.overrides(args), "recipe": args.recipe, "recipe_parts": list(args.recipe_parts),
+            "data": "synthetic" if args.synthetic else None}  # fmt: skip
 
 
 def plan(args: RunOptions, w: distributed.World | None = None, isolate: bool = False) -> Plan:
@@ -144,7 +143,7 @@ def plan(args: RunOptions, w: distributed.World | None = None, isolate: bool = F
     ``isolate`` this process runs none of a user entry's code (``sized_entry``)."""
     w = w or distributed.World()
     import_user_modules(args.imports)
-    check_positive(args)
+    check_values(args)
     if args.ddp and not w.active:
         raise UsageError("--ddp needs several processes: start the suite with torchrun --nproc-per-node N")
     try:

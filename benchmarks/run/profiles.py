@@ -4,12 +4,12 @@ every field of a run's ``RunConfig`` from the command line, the profile, the ent
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from archs import ModelEntry
-from benchmarks.run.config import RunConfig
-from benchmarks.train import recipes
-from benchmarks.train.compute import ComputePath
+from benchmarks.schema import recipe as recipes
+from benchmarks.schema.compute import ComputePath
+from benchmarks.schema.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,9 @@ def resolve(
     entry: ModelEntry, profile: Profile, machine: str, device_kind: str, seed: int, fast: ComputePath, overrides: dict
 ) -> RunConfig:
     """The configuration for one (architecture, seed), every field decided here once: the command line's explicit
-    values (``overrides``) first, then the entry's budget under the profile, the recipe (``recipes.named``: the
-    profile's unless ``--recipe`` names one, with ``--recipe-set`` parts applied), the entry."""
-
-    def pick(key, default):
-        value = overrides.get(key)
-        return default if value is None else value
+    values (``overrides``: any ``RunConfig`` field by its name, every one alike) first, then the entry's budget
+    under the profile, the recipe (``recipes.named``: the profile's unless ``--recipe`` names one, with
+    ``--recipe-set`` parts applied), the entry."""
 
     chosen = recipes.named(overrides.get("recipe") or profile.recipe, entry.recipe)
     parts = chosen.parts
@@ -119,20 +116,21 @@ def resolve(
     budget = profile.budget(entry.name) or Budget(profile.epochs or chosen.epochs or entry.recipe.epochs,
                                                   profile.train_subset)  # fmt: skip
 
-    return RunConfig(
+    decided = RunConfig(
         arch=entry.name,
         profile=profile.name,
         machine=machine,
         device=device_kind,
         seed=seed,
-        epochs=pick("epochs", budget.epochs),
-        batch_size=pick("batch_size", chosen.batch_size),
-        lr=pick("lr", chosen.lr),
-        optimizer=pick("optimizer", chosen.optimizer),
-        resolution=pick("resolution", budget.resolution or profile_resolution(entry, profile)),
-        train_subset=pick("train_subset", budget.train_subset),
-        test_subset=pick("test_subset", profile.test_subset),
-        data=pick("data", "real"),
+        epochs=budget.epochs,
+        batch_size=chosen.batch_size,
+        lr=chosen.lr,
+        optimizer=chosen.optimizer,
+        resolution=budget.resolution or profile_resolution(entry, profile),
+        train_subset=budget.train_subset,
+        test_subset=profile.test_subset,
         fast=fast,
         recipe=parts,
     )
+    settable = {f.name for f in fields(RunConfig)} - {"recipe"}  # the recipe is given by its name, decided above
+    return replace(decided, **{k: v for k, v in overrides.items() if k in settable and v is not None})

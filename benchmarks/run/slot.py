@@ -102,7 +102,7 @@ class Target:
     device: str  # as the runs are given it: cuda, cpu
     name: str
     slug: str
-    defaults: object  # its compute defaults (train.compute.ComputePath)
+    defaults: object  # its compute defaults (schema.compute.ComputePath)
     assumed: object  # budget.Assumed: the rate where this machine kind has no record
 
 
@@ -111,8 +111,8 @@ def target(device: str, dry_run: bool = False) -> Target:
     import torch
 
     from benchmarks.measure import machine
-    from benchmarks.measure.peaks import vendor_peak
     from benchmarks.run.budget import Assumed
+    from benchmarks.schema.peaks import vendor_peak
     from benchmarks.train.compute import compute_defaults
 
     kind = torch.device(device).type
@@ -166,10 +166,10 @@ def bench_argv(archs: tuple[str, ...], storage: str, device: str, flags: tuple[s
 
 @cache
 def _run_parser() -> argparse.ArgumentParser:
-    from benchmarks.commands import run
+    from benchmarks.run import options
 
     parser = argparse.ArgumentParser(allow_abbrev=False)
-    run.add_arguments(parser)
+    options.add_arguments(parser)
     return parser
 
 
@@ -177,12 +177,12 @@ def configs(argv: list[str], t: Target) -> list:
     """The ``RunConfig`` of every run ``argv`` (a run step's) plans on ``t``, decided as the run command decides it
     (``profiles.resolve``, with the run command's own parser and overrides), without touching a device."""
     import archs
-    from benchmarks.commands import run
+    from benchmarks.run import options as run_options
     from benchmarks.run.plan import run_overrides
     from benchmarks.run.profiles import PROFILES, resolve
     from benchmarks.train.compute import resolve_compute
 
-    options = run.options(_run_parser().parse_args(argv[1:]))
+    options = run_options.from_args(_run_parser().parse_args(argv[1:]))
     fast = resolve_compute(t.defaults, options.compute, exact=options.exact)
     profile = PROFILES[options.profile]
     return [resolve(archs.get_entry(name), profile, t.slug, t.kind, seed, fast, run_overrides(options))

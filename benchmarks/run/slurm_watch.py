@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks import records
-from benchmarks.run.config import RunConfig
+from benchmarks.schema import records
+from benchmarks.schema.config import RunConfig
 
 POLL_SECONDS = 2.0
 TAIL_LINES = 20

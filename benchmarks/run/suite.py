@@ -14,14 +14,15 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import records
 from benchmarks.data.device_data import Dataset
 from benchmarks.errors import UsageError
-from benchmarks.run import budget, distributed, isolation
-from benchmarks.run.config import RunConfig
+from benchmarks.run import budget, isolation
 from benchmarks.run.one import failed_record, load_data, run_one
 from benchmarks.run.options import RunOptions
 from benchmarks.run.plan import Plan, check_writable, describe_plan, plan, resolve_device
+from benchmarks.schema import records
+from benchmarks.schema.config import RunConfig
+from benchmarks.train import distributed
 from benchmarks.train.harness import rate
 
 

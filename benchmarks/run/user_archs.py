@@ -9,8 +9,11 @@ from benchmarks.errors import UsageError
 
 
 def add_import_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="a module or .py file that registers more architectures (repeatable)")  # fmt: skip
+    """The run command's ``--import``, as ``RunOptions.imports`` declares it, for every subcommand that reads the
+    registry."""
+    from benchmarks.run import options
+
+    options.add_arguments(parser, ("imports",))
 
 
 def import_user_modules(specs: list[str]) -> None:

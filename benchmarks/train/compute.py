@@ -1,5 +1,4 @@
-"""The compute path: how a training step is computed (precision, memory format, compilation, the optimizer step's
-implementation, cuDNN autotuning, TF32). None of it changes the recipe. Records keep it under ``config.fast``.
+"""The compute path in torch: how a training step is computed (``benchmarks.schema.compute.ComputePath``, plain data).
 
 One place for each of its decisions, used by the runner, the harness, perf/ and the resource card alike: the
 machine's defaults (``compute_defaults``), the process-wide backend switches (``apply_backend_settings``), the
@@ -9,33 +8,16 @@ autocast context (``autocast``) and the optimizers a recipe can name (``OPTIMIZE
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from functools import cache
 
 import torch
 
 from benchmarks.measure.machine import Capability
+from benchmarks.schema.compute import EXACT, PRECISIONS, ComputePath
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-PRECISIONS = tuple(DTYPES)
-OPTIMIZER_IMPLS = ("for-loop", "foreach", "fused")  # torch.optim's names for the three ways to run a step
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-
-
-@dataclass(frozen=True)
-class ComputePath:
-    """How a step is computed; none of it changes the recipe."""
-
-    precision: str = "fp32"  # fp32, or autocast to bf16 / fp16 (fp16 with loss scaling)
-    channels_last: bool = False
-    compile: bool = False  # torch.compile(dynamic=False)
-    compile_mode: str = "default"
-    optimizer_impl: str = "for-loop"  # for-loop (d2l's), foreach, or fused (one kernel per step, CUDA and CPU)
-    cudnn_benchmark: bool = False  # cuDNN times its algorithms once per shape and keeps the fastest
-    tf32: bool = False  # TF32 for fp32 matmuls and convolutions on Ampere and later; off: fp32 is fp32
-
-
-EXACT = ComputePath()  # d2l's path
+assert tuple(DTYPES) == PRECISIONS
 
 # why each machine class gets its compute path; the path itself differs only by precision and by what CUDA adds
 WHY = {

@@ -11,21 +11,22 @@ The evaluation is timed apart from training.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.measure import memory, tta
-from benchmarks.records import EpochLog, EvalPoint, Final, Plateau, TrainResult
-from benchmarks.run import distributed
-from benchmarks.train.compute import OPTIMIZERS, ComputePath, apply_backend_settings, autocast
-from benchmarks.train.recipes import D2L, TrainRecipe
+from benchmarks.measure import memory
+from benchmarks.schema import tta
+from benchmarks.schema.compute import ComputePath
+from benchmarks.schema.recipe import D2L, TrainRecipe
+from benchmarks.schema.records import EpochLog, EvalPoint, Final, Plateau, TrainResult
+from benchmarks.train import distributed
+from benchmarks.train.compute import OPTIMIZERS, apply_backend_settings, autocast
 
 PLATEAU_CHECK_STEP = 100  # after this many steps, a run whose recent loss is still ln 10 is labelled on the plateau
 PLATEAU_WINDOW = 20  # steps whose mean training loss is compared with ln 10
@@ -50,7 +51,7 @@ class TrainSettings:
     seed: int = 0
     fast: ComputePath = ComputePath()
     recipe: TrainRecipe = D2L  # momentum, weight decay, label smoothing, schedule, evaluations per epoch
-    ddp: bool = False  # DistributedDataParallel over the process group torchrun set up (benchmarks.run.distributed)
+    ddp: bool = False  # DistributedDataParallel over the process group torchrun set up (benchmarks.train.distributed)
 
 
 def init_weights(model: nn.Module, scheme: str = "xavier") -> None:
@@ -330,113 +331,163 @@ def eval_steps(batches: int, per_epoch: int) -> set[int]:
     return {math.ceil(batches * k / per_epoch) for k in range(1, per_epoch + 1)}
 
 
+@dataclass(frozen=True)
+class WarmedUp:
+    """What the warm-up left: its seconds, the graphs it compiled, and whether inductor's cache had them."""
+
+    seconds: float
+    graphs_before_clock: int  # graphs compiled in the process when the clock starts: more later are recompilations
+    graphs: int  # graphs the warm-up compiled
+    cache: str | None  # "warm", "cold"; None: not compiled
+
+
+def warm_up_checked(trainer: Trainer, train_loader, test_loader) -> WarmedUp:
+    """``warm_up``, then the run's memory peak reset (the warm-up's copy of the state and autotuning's workspaces
+    are not the run's); raises ``CompileFellBack`` where a compiled run's warm-up compiled nothing."""
+    fast, device = trainer.settings.fast, trainer.settings.device
+    graphs_start, hits_start = graphs_compiled(), compile_cache_hits()
+    seconds = warm_up(trainer, train_loader, test_loader)
+    memory.reset_peak(device)
+    graphs_before = graphs_compiled()
+    if fast.compile and graphs_before == graphs_start:
+        raise CompileFellBack("torch.compile was asked for, but the warm-up compiled no graph (it fell back to eager)")
+    cache = ("warm" if compile_cache_hits() > hits_start else "cold") if fast.compile else None
+    return WarmedUp(seconds, graphs_before, graphs_before - graphs_start, cache)
+
+
+class PlateauWatch:
+    """The ln 10 check: the mean training loss of the ``PLATEAU_WINDOW`` steps up to ``PLATEAU_CHECK_STEP`` (or
+    the run's last step), summed on the device so that no step waits for it."""
+
+    def __init__(self, total_steps: int, device: str) -> None:
+        self.check_step = min(PLATEAU_CHECK_STEP, total_steps)
+        self.window = min(PLATEAU_WINDOW, self.check_step)
+        self.loss = torch.zeros((), device=device)
+        self.step = 0
+
+    def observe(self, loss: torch.Tensor) -> None:
+        self.step += 1
+        if self.check_step - PLATEAU_WINDOW < self.step <= self.check_step:
+            self.loss += loss
+
+    def result(self, final_train_loss: float) -> Plateau:
+        return Plateau(self.check_step, self.loss.item() / self.window, final_train_loss)
+
+
+@dataclass
+class Progress:
+    """What the run has done so far across epochs: the step clock, the examples, the evaluation points."""
+
+    clock: float = 0.0  # the step clock: training steps only (the warm-up, with any compilation, is given beside it)
+    examples: int = 0
+    evals: list = field(default_factory=list)  # EvalPoint
+    rank_rates: list = field(default_factory=list)  # with ddp: this rank's own examples/sec, per epoch
+
+
+def global_totals(loss_total: float, right: int, seen: int, seconds: float, device: str):
+    """One epoch's figures over every rank: sums of the loss, the right answers and the examples, and the slowest
+    rank's clock."""
+    loss_total, right, seen = distributed.all_sum([loss_total, right, seen], device)
+    return loss_total, int(right), int(seen), distributed.all_max(seconds, device)
+
+
+def run_epoch(trainer: Trainer, epoch: int, train_loader, test_loader, at: set[int], progress: Progress,
+              plateau: PlateauWatch, log) -> EpochLog:  # fmt: skip
+    """One pass over the training images, every step on the clock; at the steps in ``at`` the clock stops and the
+    test set is evaluated (an ``EvalPoint`` each). Raises ``Diverged`` when the epoch's loss is not finite."""
+    settings, device, batches = trainer.settings, trainer.settings.device, len(train_loader)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    train_seconds = eval_seconds = 0.0
+    test_acc = None
+    synchronize(device)
+    start = wall_start = time.perf_counter()
+    for i, (x, y) in enumerate(train_loader, 1):
+        loss, hits = trainer.step(x, y)
+        plateau.observe(loss)
+        loss_sum += loss * len(y)
+        correct += hits
+        seen += len(y)
+        if i in at:  # stop the clock, evaluate, restart it
+            synchronize(device)
+            train_seconds += time.perf_counter() - start
+            test_acc, seconds, _ = trainer.evaluate(test_loader)
+            eval_seconds += seconds
+            done = int(distributed.all_sum([seen], device)[0]) if settings.ddp else seen
+            point = EvalPoint(
+                epoch - 1 + i / batches, progress.examples + done, progress.clock + train_seconds, test_acc
+            )
+            progress.evals.append(point)
+            if i < batches:  # inside the epoch, with the clock stopped: a long epoch is not minutes of silence
+                log(f"    epoch {point.epoch:.2f}: test acc {test_acc:.3f} after {point.examples:,} examples, "
+                    f"{point.train_seconds:,.1f} s of training")  # fmt: skip
+            start = time.perf_counter()
+    loss_total, right = loss_sum.item(), correct.item()
+    if settings.ddp:
+        progress.rank_rates.append(seen / train_seconds if train_seconds > 0 else None)
+        loss_total, right, seen, train_seconds = global_totals(loss_total, right, seen, train_seconds, device)
+    train_loss = loss_total / seen
+    if not math.isfinite(train_loss):
+        raise Diverged(epoch, train_loss, [])
+    progress.clock += train_seconds
+    progress.examples += seen
+    return EpochLog(
+        epoch=epoch,
+        train_loss=train_loss,
+        train_acc=right / seen,
+        test_acc=test_acc,
+        timed_examples=seen,
+        timed_seconds=train_seconds,
+        train_examples_per_sec=seen / train_seconds if train_seconds > 0 else None,
+        eval_examples_per_sec=len(at) * test_loader.num_examples / eval_seconds if eval_seconds > 0 else None,
+        wall_seconds=time.perf_counter() - wall_start,
+        eval_seconds=eval_seconds,
+    )
+
+
 def train(
     model: nn.Module, train_loader, test_loader, settings: TrainSettings, log: Callable[[str], None] = print
 ) -> TrainResult:
     """Train ``model`` and return what a run record holds about it.
 
-    Every shape and mode is warmed up first (``warm_up``); then every training step is on the clock, and each
-    evaluation of the test set (``recipe.evals_per_epoch`` per epoch, the last at the epoch's end) is timed apart.
-    Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the training loss stops being
-    finite.
+    Every shape and mode is warmed up first (``warm_up_checked``); then every training step is on the clock, and
+    each evaluation of the test set (``recipe.evals_per_epoch`` per epoch, the last at the epoch's end) is timed
+    apart (``run_epoch``). Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the
+    training loss stops being finite.
     """
     device = settings.device
     trainer = Trainer(model, settings, sample=next(iter(train_loader.shape_samples()))[0])
     batches = len(train_loader)
     trainer.set_schedule(settings.epochs * batches)
-    graphs_start, hits_start = graphs_compiled(), compile_cache_hits()
-    warmup_seconds = warm_up(trainer, train_loader, test_loader)
-    # the run's peak from here: the warm-up's copy of the state and autotuning's workspaces are not the run's
-    memory.reset_peak(device)
-    graphs_before = graphs_compiled()
-    in_warmup = graphs_before - graphs_start
-    if settings.fast.compile and in_warmup == 0:
-        raise CompileFellBack("torch.compile was asked for, but the warm-up compiled no graph (it fell back to eager)")
-    cache = ("warm" if compile_cache_hits() > hits_start else "cold") if settings.fast.compile else None
+    warmed = warm_up_checked(trainer, train_loader, test_loader)
     at = eval_steps(batches, settings.recipe.evals_per_epoch)
+    progress, plateau = Progress(), PlateauWatch(settings.epochs * batches, device)
     epochs: list[EpochLog] = []
-    evals: list[EvalPoint] = []
-    clock = 0.0  # the step clock: training steps only (the warm-up, with any compilation, is given beside it)
-    examples = 0
-    rank_rates: list[float | None] = []  # with ddp: this rank's own examples/sec, per epoch
-    step, check_step = 0, min(PLATEAU_CHECK_STEP, settings.epochs * batches)
-    window_loss = torch.zeros((), device=device)
     for epoch in range(1, settings.epochs + 1):
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        train_seconds = eval_seconds = 0.0
-        test_acc = None
-        synchronize(device)
-        start = wall_start = time.perf_counter()
-        for i, (x, y) in enumerate(train_loader, 1):
-            loss, hits = trainer.step(x, y)
-            step += 1
-            if step > check_step - PLATEAU_WINDOW and step <= check_step:
-                window_loss += loss  # on the device: no sync per step
-            loss_sum += loss * len(y)
-            correct += hits
-            seen += len(y)
-            if i in at:  # stop the clock, evaluate, restart it
-                synchronize(device)
-                train_seconds += time.perf_counter() - start
-                test_acc, seconds, _ = trainer.evaluate(test_loader)
-                eval_seconds += seconds
-                done = int(distributed.all_sum([seen], device)[0]) if settings.ddp else seen
-                evals.append(EvalPoint(epoch - 1 + i / batches, examples + done, clock + train_seconds, test_acc))
-                if i < batches:  # inside the epoch, with the clock stopped: a long epoch is not minutes of silence
-                    log(f"    epoch {evals[-1].epoch:.2f}: test acc {test_acc:.3f} after {examples + done:,} examples, "
-                        f"{clock + train_seconds:,.1f} s of training")  # fmt: skip
-                start = time.perf_counter()
-        local_seen, local_seconds = seen, train_seconds
-        loss_total, right = loss_sum.item(), correct.item()
-        if settings.ddp:  # the global figures: sums over ranks, and the slowest rank's clock
-            loss_total, right, seen = distributed.all_sum([loss_total, right, seen], device)
-            seen, right = int(seen), int(right)
-            train_seconds = distributed.all_max(train_seconds, device)
-            rank_rates.append(local_seen / local_seconds if local_seconds > 0 else None)
-        train_loss = loss_total / seen
-        if not math.isfinite(train_loss):
-            raise Diverged(epoch, train_loss, epochs)
-        clock += train_seconds
-        examples += seen
-        n_evals = len(at)
-        row = EpochLog(
-            epoch=epoch,
-            train_loss=train_loss,
-            train_acc=right / seen,
-            test_acc=test_acc,
-            timed_examples=seen,
-            timed_seconds=train_seconds,
-            train_examples_per_sec=seen / train_seconds if train_seconds > 0 else None,
-            eval_examples_per_sec=n_evals * test_loader.num_examples / eval_seconds if eval_seconds > 0 else None,
-            wall_seconds=time.perf_counter() - wall_start,
-            eval_seconds=eval_seconds,
-        )
+        try:
+            row = run_epoch(trainer, epoch, train_loader, test_loader, at, progress, plateau, log)
+        except Diverged as err:
+            raise Diverged(err.epoch, err.loss, epochs) from None
         epochs.append(row)
         log(
             f"  epoch {epoch}/{settings.epochs}: loss {row.train_loss:.3f}, train acc {row.train_acc:.3f}, "
-            f"test acc {test_acc:.3f}, {rate(row.train_examples_per_sec)}"
+            f"test acc {row.test_acc:.3f}, {rate(row.train_examples_per_sec)}"
         )
-    recompiled = graphs_compiled() - graphs_before
+    recompiled = graphs_compiled() - warmed.graphs_before_clock
     if recompiled:
         log(f"  warning: {recompiled} graph(s) compiled inside the timed loop; the rates include compilation")
     test_examples = test_loader.num_examples
     if settings.ddp:
         test_examples = int(distributed.all_sum([test_examples], device)[0])
-    window = min(PLATEAU_WINDOW, check_step)
-    plateau = Plateau(check_step, window_loss.item() / window, epochs[-1].train_loss)
-    if plateau.at_check:
-        log(f"  on the ln 10 plateau after {check_step} steps (loss {plateau.loss_at_check:.4f})"
-            + ("; still there at the end" if plateau.at_end else "; it left later"))  # fmt: skip
-    result = summarize(epochs, warmup_seconds, memory.peak_bytes(device), recompiled, len(at) * test_examples, evals,
-                       plateau)  # fmt: skip
-    result = dataclasses.replace(result, final=dataclasses.replace(
-        result.final, graphs_compiled_in_warmup=in_warmup, compile_cache=cache, tta_clock="steps"))  # fmt: skip
-    if settings.ddp:
-        rates = [r for r in rank_rates if r]
-        result = dataclasses.replace(result, rank_examples_per_sec=sum(rates) / len(rates) if rates else None)
-    return result
+    checked = plateau.result(epochs[-1].train_loss)
+    if checked.at_check:
+        log(f"  on the ln 10 plateau after {checked.check_step} steps (loss {checked.loss_at_check:.4f})"
+            + ("; still there at the end" if checked.at_end else "; it left later"))  # fmt: skip
+    rates = [r for r in progress.rank_rates if r]
+    return train_result(epochs, warmed.seconds, memory.peak_bytes(device), recompiled, len(at) * test_examples,
+                        progress.evals, checked, warmed=warmed,
+                        rank_examples_per_sec=sum(rates) / len(rates) if rates else None)  # fmt: skip
 
 
 def rate(examples_per_sec: float | None) -> str:
@@ -445,11 +496,12 @@ def rate(examples_per_sec: float | None) -> str:
     return f"{examples_per_sec:,.0f} examples/sec"
 
 
-def summarize(
+def train_result(
     epochs: list[EpochLog], warmup_seconds: float | None, peak_memory_bytes: int | None,
     graphs_in_timed: int | None = None, evaluated_per_epoch: int | None = None, evals: list | None = None,
-    plateau: Plateau | None = None,
+    plateau: Plateau | None = None, warmed: WarmedUp | None = None, rank_examples_per_sec: float | None = None,
 ) -> TrainResult:  # fmt: skip
+    """The run's ``TrainResult``, its ``Final`` built here once from the epochs and the warm-up."""
     last = epochs[-1]
     timed_examples = sum(e.timed_examples for e in epochs)
     timed_seconds = sum(e.timed_seconds for e in epochs)
@@ -467,5 +519,8 @@ def summarize(
         graphs_compiled_in_timed=graphs_in_timed,
         time_to_accuracy=tta.times_to_targets(evals or []),
         plateau=plateau,
+        graphs_compiled_in_warmup=warmed.graphs if warmed else None,
+        compile_cache=warmed.cache if warmed else None,
+        tta_clock="steps" if warmed else None,
     )
-    return TrainResult(epochs, final, peak_memory_bytes, list(evals or []))
+    return TrainResult(epochs, final, peak_memory_bytes, list(evals or []), rank_examples_per_sec)

@@ -14,7 +14,7 @@ the command line or derived (``benchmarks.run.profiles.resolve`` decides each, o
 | batch_size | `--batch-size` | | `Recipe.batch_size` (fast recipe: `recipes.FAST`) | |
 | lr | `--lr` | | `Recipe.lr` (fast recipe: `recipes.FAST`, the peak) | |
 | optimizer | `--optimizer` | | `Recipe.optimizer` (fast recipe: `recipes.FAST`) | |
-| recipe (its parts: `benchmarks.train.recipes.TrainRecipe`) | `--recipe`, `--recipe-set FIELD=VALUE` | d2l / fast / d2l | d2l: the entry's; fast: one for all | |
+| recipe (its parts: `benchmarks.schema.recipe.TrainRecipe`) | `--recipe`, `--recipe-set FIELD=VALUE` | d2l / fast / d2l | d2l: the entry's; fast: one for all | |
 | resolution | `--resolution` | entry's / 224-px entries at their smallest input (at least 72 for smoke) | | |
 | train_subset, test_subset | `--train-subset`, `--test-subset` | all / the entry's budget and all / 5,000 and 2,000 | | |
 | data | `--synthetic` | | | real |
@@ -35,22 +35,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 
-from benchmarks.train import recipes
-from benchmarks.train.compute import ComputePath
-from benchmarks.train.recipes import D2L, TrainRecipe
+from benchmarks.schema.compute import ComputePath
+from benchmarks.schema.fields import IDENTITY, identity, is_added
+from benchmarks.schema.recipe import D2L, TrainRecipe
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run; two runs with equal configs are the same run."""
+    """Everything that defines a run; two runs with equal configs are the same run. The ``identity`` fields say
+    which run of a comparison this is (the entry, the seed, where it ran); every other field is part of the
+    configuration that a comparison holds equal (``same_config_fields``)."""
 
-    arch: str
-    profile: str
-    machine: str  # the machine's slug (benchmarks.measure.machine): a record from another machine is another run
-    device: str  # "cuda" or "cpu": the kind; the device's name is in the record's env
-    seed: int
+    arch: str = identity()
+    profile: str = identity()
+    machine: str = identity()  # the machine's slug (benchmarks.measure.machine): another machine, another run
+    device: str = identity()  # "cuda" or "cpu": the kind; the device's name is in the record's env
+    seed: int = identity()
     epochs: int
     batch_size: int
     lr: float
@@ -59,7 +61,7 @@ class RunConfig:
     test_subset: int | None
     fast: ComputePath  # the compute path (named `fast` in every record)
     optimizer: str = "sgd"
-    data: str = "real"  # or "synthetic"
+    data: str = identity("real")  # or "synthetic"
     recipe: TrainRecipe = D2L
     world_size: int = 1  # --ddp: the ranks that train this one run together; the batch is the global batch
 
@@ -79,10 +81,22 @@ class RunConfig:
         return f"{self.machine}/{arch}__{self.profile}__{self.precision}__{self.run_id()}__seed{self.seed}.json"
 
 
+def same_config_fields() -> list[str]:
+    """What must match for two runs to be compared as one change apart (an ablation against nin, a compute path
+    against d2l's): every field but the identity ones, so that a new field is held equal without being listed."""
+    return [f.name for f in fields(RunConfig) if f.metadata.get(IDENTITY) is None]
+
+
+def id_values(value):
+    """A configuration as the id hashes it: every field, but a field added after records were first written
+    (``fields.added``) only where it differs from its default, so that a new field never renames a record."""
+    if not is_dataclass(value):
+        return value
+    return {f.name: id_values(getattr(value, f.name)) for f in fields(value)
+            if not (is_added(f) and f.default is not MISSING and getattr(value, f.name) == f.default)}  # fmt: skip
+
+
 def config_id(config: RunConfig) -> str:
     """A short stable hash of a run's configuration without its seed: the seeds of one configuration share it."""
-    values = {k: v for k, v in config.as_dict().items() if k != "seed"}
-    values["recipe"] = {
-        k: v for k, v in values["recipe"].items() if k not in recipes.ADDED_PARTS or v != recipes.ADDED_PARTS[k]
-    }
+    values = {k: v for k, v in id_values(config).items() if k != "seed"}
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]

@@ -31,8 +31,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archs
 from benchmarks.errors import UsageError
+from benchmarks.schema.recipe import TrainRecipe
 from benchmarks.train.compute import DTYPES, OPTIMIZERS, autocast, optimizer_state_buffers
-from benchmarks.train.recipes import TrainRecipe
 
 MB = 1e6  # the card speaks in MB (10^6 bytes), as d2l's exercise does
 

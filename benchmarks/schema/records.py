@@ -1,8 +1,9 @@
 """The run record: one typed definition, JSON in and out, one file per (machine, architecture, config, seed).
 
 The dataclasses below are the schema. ``to_json`` writes one; ``from_json`` reads one back and checks every field
-against its annotation (``decode``), so validation is derived from the types rather than listed by hand. Records
-of schema 1 (before records named their machine) are read through ``upgrade_v1``; their files stay as they are.
+against its annotation (``decode``), so validation is derived from the types rather than listed by hand. Reading
+never migrates: a record of schema 1 (before records named their machine) is refused with the command that
+rewrites it (``python -m benchmarks.upgrade_records``).
 
 A record is written to a temporary file in the same folder, flushed to disk, then linked to its final name:
 ``os.link`` fails when the name exists, so a finished run is never overwritten by accident, and a reader never
@@ -21,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.atomic import write_atomically
-from benchmarks.run.config import RunConfig
-from benchmarks.train.compute import ComputePath
+from benchmarks.schema.config import RunConfig
 
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "diverged", "oom", "error", "crashed", "timeout")
@@ -339,61 +339,10 @@ def decode(kind, value, where: str):
 
 
 def from_json(data) -> RunRecord:
-    if isinstance(data, dict) and data.get("schema", 1) == 1:
-        data = upgrade_v1(data)
+    if isinstance(data, dict) and data.get("schema", 1) != SCHEMA_VERSION:
+        raise RecordError(f"schema {data.get('schema', 1)}: `python -m benchmarks.upgrade_records FOLDER` rewrites "
+                          f"it in schema {SCHEMA_VERSION}")  # fmt: skip
     return decode(RunRecord, data, "")
-
-
-def upgrade_v1(old: dict) -> dict:
-    """A schema-1 record (before fingerprints) in schema 2's shape. What it did not know is said, not invented:
-    its machine is ``legacy-`` plus its device name, and its fast-path settings are those it recorded."""
-    if not isinstance(old, dict) or not isinstance(old.get("config"), dict) or not isinstance(old.get("env"), dict):
-        raise RecordError("schema 1 record without config or env")
-    c, env = dict(old["config"]), dict(old["env"])
-    from benchmarks.measure.machine import slugify
-
-    name = env.get("device_name", "unknown")
-    machine = "legacy-" + slugify(name.replace(" threads)", "t)"))
-    cuda = c.get("device") == "cuda"
-    channels_last, compiled = c.pop("channels_last", False), c.pop("compile", False)
-    fused = c.pop("fused_optimizer", False)
-    fast = ComputePath(
-        precision=c.pop("precision", "fp32"), channels_last=channels_last, compile=compiled,
-        optimizer_impl=("fused" if cuda else "foreach") if fused else "for-loop",
-        cudnn_benchmark=cuda and (channels_last or compiled),  # what schema 1's harness switched on
-    )  # fmt: skip
-    config = {**c, "machine": machine, "fast": dataclasses.asdict(fast)}
-    env.pop("hostname", None)
-    new = {k: v for k, v in old.items() if k not in ("schema", "config", "env", "epochs", "final")}
-    new.update(schema=SCHEMA_VERSION, config=config, env={**env, "machine": machine, "upgraded_from_schema": 1})
-    new["epochs"] = [
-        {**{k: v for k, v in e.items() if k not in ("train_examples", "train_seconds")},
-         "timed_examples": e["train_examples"], "timed_seconds": e["train_seconds"]}
-        for e in old.get("epochs", [])
-    ]  # fmt: skip
-    new["final"] = old.get("final")
-    for key in ("description", "tags", "reference"):
-        new.setdefault(key, "" if key == "description" else [] if key == "tags" else None)
-    _refresh_from_registry(new)
-    return new
-
-
-def _refresh_from_registry(record: dict) -> None:
-    """Tags and published numbers from the registry (the same source the runner copies from), where it has the
-    entry: schema 1 copied an older, cruder form (NiN's range included its diverged build)."""
-    try:
-        import archs
-
-        entry = archs.get_entry(record["arch"])
-    except (ImportError, KeyError):  # no registry, or not this entry: what the record copied stays
-        if record["reference"] is not None:
-            record["reference"] = {"device": "", **record["reference"]}
-        return
-    record["tags"] = list(entry.tags)
-    published = entry.published
-    record["reference"] = (
-        None if published is None else {**dataclasses.asdict(published), "not_converged": list(published.not_converged)}
-    )
 
 
 def read_record(path: Path) -> tuple[RunRecord | None, str | None]:

@@ -15,13 +15,17 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, fields, replace
 
+from benchmarks.schema.fields import added
+
 RECIPES = ("d2l", "fast")  # the names ``named`` knows
 INITS = ("xavier", "kaiming", "lsuv")
 
 
 @dataclass(frozen=True)
 class TrainRecipe:
-    """How a model is trained, beyond its learning rate, batch size and epochs (which ``RunConfig`` holds)."""
+    """How a model is trained, beyond its learning rate, batch size and epochs (which ``RunConfig`` holds). A part
+    added after records were first written is declared ``added(default)``: while at its default it is left out of
+    a configuration's id, so that every earlier record keeps the id its file name carries."""
 
     name: str = "d2l"
     momentum: float = 0.0  # SGD only
@@ -36,15 +40,10 @@ class TrainRecipe:
     # of every Conv2d and Linear weight: "xavier" (d2l's uniform), "kaiming" (normal, fan-in) or "lsuv" (orthogonal,
     # then each layer rescaled to unit output variance on the first training batch: Mishkin & Matas, 2016)
     init: str = "xavier"
-    clip_grad_norm: float = 0.0  # clip the gradients' global L2 norm to this before each step; 0: no clipping
-    last_layer_lr: float = 1.0  # the last Conv2d/Linear layer's lr as a multiple of the lr (Caffe NiN: 0.1)
-    muon_lr: float = 0.02  # with --optimizer muon: the peak lr of the convolution filters (Muon); the rest AdamW's
-    ema: float = 0.0  # evaluate an exponential moving average of the weights with this decay per step; 0: none
-
-
-# parts added after records of schema 2 were written: left out of a configuration's id while at their default, so
-# that every earlier record keeps the id its file name carries (``config.config_id``)
-ADDED_PARTS = {"clip_grad_norm": 0.0, "last_layer_lr": 1.0, "muon_lr": 0.02, "ema": 0.0}
+    clip_grad_norm: float = added(0.0)  # clip the gradients' global L2 norm to this before each step; 0: no clipping
+    last_layer_lr: float = added(1.0)  # the last Conv2d/Linear layer's lr as a multiple of the lr (Caffe NiN: 0.1)
+    muon_lr: float = added(0.02)  # with --optimizer muon: the peak lr of the convolution filters (Muon); the rest AdamW's
+    ema: float = added(0.0)  # evaluate an exponential moving average of the weights with this decay per step; 0: none
 
 
 D2L = TrainRecipe()
