@@ -162,7 +162,7 @@ def test_4_a_retry_replaces_a_failed_record_but_never_a_finished_one(tmp_path):
 
 def test_4_a_failed_isolated_run_does_not_replace_a_record_that_appeared_meanwhile(tmp_path, monkeypatch):
     """The parent writes crashed/timeout records itself; a finished record written meanwhile stays."""
-    from benchmarks.run import isolation, one, suite
+    from benchmarks.run import isolation, local, one
     from benchmarks.run.options import RunOptions
 
     config, ok = make_record("lenet", 0, 0.8, 1000.0)
@@ -174,8 +174,8 @@ def test_4_a_failed_isolated_run_does_not_replace_a_record_that_appeared_meanwhi
 
     monkeypatch.setattr(isolation, "run_isolated", child_wrote_then_died)
     monkeypatch.setattr(one, "failed_record", lambda *a, **k: make_record("lenet", 0, 0, 1.0, status="crashed")[1])
-    monkeypatch.setattr(suite, "failed_record", one.failed_record)
-    assert suite.run_in_child(config, path, None, "cpu", RunOptions(), force=False) is None
+    monkeypatch.setattr(local, "failed_record", one.failed_record)
+    assert local.run_in_child(config, path, None, "cpu", RunOptions(), force=False) is None
     assert records.read_record(path)[0] == ok
 
 

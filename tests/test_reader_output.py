@@ -146,7 +146,8 @@ def test_upgrade_records_keeps_each_record_in_the_records_folder_it_is_in(tmp_pa
         records.write_record(arm / config.machine / "lenet__full__bf16__0123456789__seed0.json", record)
     assert upgrade_records.upgrade(tmp_path) == 2
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")) == sorted(
-        f"{arm.name}/{config.file_name()}" for arm in arms)
+        f"{arm.name}/{config.file_name()}" for arm in arms
+    )
 
 
 def test_a_leaderboard_of_other_records_writes_beside_them_and_leaves_every_committed_file_as_it_was(tmp_path):

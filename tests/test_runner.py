@@ -14,7 +14,7 @@ import torch
 
 from benchmarks import cli
 from benchmarks.measure import machine
-from benchmarks.run import one, plan, suite
+from benchmarks.run import local, one, plan
 from benchmarks.run import options as run_command
 from benchmarks.schema import records
 from benchmarks.train.harness import Diverged
@@ -64,7 +64,7 @@ def test_resume_skips_finished_runs_and_force_reruns_them(tmp_path, capsys):
 
 
 def test_an_interrupted_suite_keeps_finished_records_and_resumes(tmp_path, monkeypatch):
-    real_run_one = suite.run_one
+    real_run_one = local.run_one
     calls = []
 
     def interrupted_second(config, *args, **kwargs):
@@ -73,12 +73,12 @@ def test_an_interrupted_suite_keeps_finished_records_and_resumes(tmp_path, monke
             raise KeyboardInterrupt
         return real_run_one(config, *args, **kwargs)
 
-    monkeypatch.setattr(suite, "run_one", interrupted_second)
+    monkeypatch.setattr(local, "run_one", interrupted_second)
     assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == cli.EXIT_SIGINT
     assert [p.name.split("__")[0] for p in saved(tmp_path)] == ["lenet"]
-    monkeypatch.setattr(suite, "run_one", real_run_one)
+    monkeypatch.setattr(local, "run_one", real_run_one)
     calls.clear()
-    monkeypatch.setattr(suite, "run_one", lambda c, *a, **k: calls.append(c.arch) or real_run_one(c, *a, **k))
+    monkeypatch.setattr(local, "run_one", lambda c, *a, **k: calls.append(c.arch) or real_run_one(c, *a, **k))
     assert run_cli(tmp_path, "--arch", "lenet", "lenet-bn") == 0
     assert calls == ["lenet-bn"]  # lenet was finished already
     assert len(saved(tmp_path)) == 2

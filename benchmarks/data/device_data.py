@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.data import fashion_mnist
+from benchmarks.schema.config import SPLITS
 
 
 @dataclass
@@ -70,7 +71,7 @@ def real_fashion_mnist(data_dir=None, download: bool = True) -> Dataset:
     )  # fmt: skip
 
 
-def synthetic_fashion_mnist(seed: int = 0, train: int = 60_000, test: int = 10_000) -> Dataset:
+def synthetic_fashion_mnist(seed: int = 0, train: int = SPLITS["train"], test: int = SPLITS["test"]) -> Dataset:
     """Random images and labels with the real set's shapes and dtypes, for throughput-only runs."""
     g = torch.Generator().manual_seed(seed)
     images = lambda n: torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)  # noqa: E731

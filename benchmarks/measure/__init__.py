@@ -1,1 +1,2 @@
-"""Measurements every stage may take: the machine, vendor peaks, memory, FLOPs, time to accuracy, the resource card."""
+"""Measurements every stage above may take: the machine, memory, FLOPs (vendor peaks and time to accuracy are plain
+data, in ``benchmarks.schema``; the resource card measures a training step, in ``benchmarks.train``)."""

@@ -17,6 +17,7 @@ import pandas as pd
 from benchmarks.report import findings, stats
 from benchmarks.report import summary as summary_io
 from benchmarks.schema import tta
+from benchmarks.schema.config import SPLITS
 
 
 def fmt(value, spec: str, suffix: str = "") -> str:
@@ -81,7 +82,7 @@ def recipe_text(f) -> str:
 
 
 def images_text(f) -> str:
-    images = int(f.train_subset) if pd.notna(f.train_subset) else 60_000
+    images = int(f.train_subset) if pd.notna(f.train_subset) else SPLITS["train"]
     return f"{images:,}" if int(f.epochs) == 1 else f"{int(f.epochs)} x {images:,}"
 
 
@@ -186,7 +187,7 @@ SUMMARY_COLUMNS = {
 RECIPE_COLUMNS = {
     "architecture": C("architecture", lambda p, c: c.notes.cell(p[0].arch, p[0].design_note), "the entry"),
     "budget": C("budget", lambda p, c: f"{int(p[1].first.epochs)} ep of "
-                f"{int(p[1].first.train_subset) if pd.notna(p[1].first.train_subset) else 60_000:,}, "
+                f"{int(p[1].first.train_subset) if pd.notna(p[1].first.train_subset) else SPLITS['train']:,}, "
                 f"{int(p[1].first.resolution)} px", "epochs, images and input side, the same for both"),
     "d2l recipe": C("d2l recipe", lambda p, c: acc_or_why(p[0]), "test accuracy under d2l's recipe"),
     "other recipe": C(lambda p, c: f"{p[1].first.recipe_name} recipe", lambda p, c: acc_or_why(p[1]),

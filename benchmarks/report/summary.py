@@ -81,7 +81,7 @@ def group_key(record: RunRecord, aliases: dict[str, str] | None = None) -> Group
     return GroupKey(machine, record.config.profile, record.config.precision, record.data.source)
 
 
-LEGACY = "legacy-"  # records.upgrade_v1's machine prefix: schema 1 did not record the processor's ISA
+LEGACY = "legacy-"  # upgrade_records.upgrade_v1's machine prefix: schema 1 did not record the processor's ISA
 
 
 def _run_identity(r: RunRecord) -> tuple:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from benchmarks.schema.config import RunConfig
+from benchmarks.schema.config import SPLITS, RunConfig
 from benchmarks.schema.records import RunRecord
 
-DEFAULT_TRAIN, DEFAULT_TEST = 60_000, 10_000
+DEFAULT_TRAIN, DEFAULT_TEST = SPLITS["train"], SPLITS["test"]
 
 
 @dataclass(frozen=True)

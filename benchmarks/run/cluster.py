@@ -24,7 +24,9 @@ from pathlib import Path
 
 from benchmarks.errors import UsageError
 from benchmarks.run import isolation, options, slurm_watch
+from benchmarks.run.launcher import Launcher, Suite
 from benchmarks.run.options import RunOptions
+from benchmarks.schema import records
 from benchmarks.schema.config import RunConfig
 
 DEFAULT_MINUTES = 60
@@ -47,10 +49,10 @@ def check(args: RunOptions) -> None:
         raise UsageError("--run-timeout limits a local isolated run; on SLURM each job's limit is --slurm-time")
     if args.ddp and args.isolate:
         raise UsageError("--ddp runs every rank in the one process torchrun started; it cannot be --isolate'd")
-    for flag, value in (("--slurm-time", args.slurm_time), ("--slurm-gpus-per-job", args.slurm_gpus_per_job),
-                        ("--slurm-cpus-per-job", args.slurm_cpus_per_job)):  # fmt: skip
-        if value is not None and not value > 0:
-            raise UsageError(f"{flag} must be positive, not {value}")
+    try:
+        options.check(args)  # each option's own check, --slurm-time and the job sizes among them
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     for option in args.slurm_options:
         key, sep, _ = option.partition("=")
         if not sep or not key.strip():
@@ -169,3 +171,55 @@ def submit(pending: list[tuple[RunConfig, Path]], device: str, args: RunOptions,
             "any that ended without a record and submits only what is not done")  # fmt: skip
         return [(label, "submitted") for label, _, _ in entries]
     return slurm_watch.watch(entries, device, failed_record, say)
+
+
+class SlurmLauncher(Launcher):
+    """The runs not done as one SLURM job array, or (``--ddp``) one job of ``ranks`` ranks that runs them all."""
+
+    isolated = True  # a job is a process of its own: the parent sizes no user entry itself
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def check(self, args: RunOptions) -> None:
+        check(args)
+        if args.ddp:
+            self.ranks = ddp_ranks(args, self.device)
+            if self.device == "cpu":
+                import torch
+
+                torch.set_num_threads(1)  # torchrun gives each rank one thread: the machine its records will name
+
+    def launch(self, suite: Suite) -> list[tuple[str, str]]:
+        """The same statuses as a local suite: skipped where done, else what the jobs ended as (or submitted)."""
+        from benchmarks.run.one import failed_record, load_data
+
+        p, args, out = suite.plan, suite.args, suite.out
+        outcomes, pending, pending_estimates = [], [], []
+        for config, estimate in zip(p.configs, suite.estimates):
+            path = out / config.file_name()
+            if not args.force and path.exists() and records.is_done(path, config):
+                print(f"{config.arch} seed {config.seed}: done already on {p.machine} ({path.name}), not submitted")
+                outcomes.append((f"{config.arch} seed {config.seed}", "skipped"))
+            else:
+                pending.append((config, path))
+                pending_estimates.append(estimate)
+        warning = over_time_limit(pending, pending_estimates, args)
+        if warning:
+            print(warning, flush=True)
+        data = {}
+
+        def failed(config, status, detail, tail):
+            if "set" not in data:  # the data only where a record must be written here: its sizes go in it
+                data["set"] = load_data(args.synthetic, args.data_dir, "cpu")
+            return failed_record(config, data["set"], p.device, status, detail, output_tail=tail)
+
+        if pending:
+            outcomes += submit(pending, p.device, args, out, failed, ranks=self.ranks)
+        else:
+            print("nothing to submit: every planned run is done")
+        return outcomes
+
+
+def launcher(args: RunOptions, device: str) -> SlurmLauncher:
+    return SlurmLauncher(device)

@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.run.launcher import EXECUTORS
 from benchmarks.run.profiles import PROFILES
 from benchmarks.schema.compute import ComputePath
 from benchmarks.schema.recipe import RECIPES
@@ -105,14 +106,16 @@ class RunOptions:
                                       metavar="MODULE",
                                       help="a module or .py file that registers more architectures (repeatable)")  # fmt: skip
     # "slurm": the runs not done become one SLURM job array (benchmarks.run.cluster)
-    executor: str = option("local", role="submission", group="cluster", choices=("local", "slurm"),
+    executor: str = option("local", role="submission", group="cluster", choices=tuple(EXECUTORS),
                            help="local: this process (default); slurm: the runs not done as a job array")  # fmt: skip
     slurm_partition: str | None = option(None, role="submission", group="cluster",
                                          help="the partition (default: the cluster's default)")  # fmt: skip
-    slurm_time: float | None = option(None, role="submission", group="cluster", type=float, metavar="MINUTES",
-                                      help="each job's time limit (default: 60)")  # fmt: skip
-    slurm_gpus_per_job: int | None = option(None, role="submission", group="cluster", type=int, metavar="N")
-    slurm_cpus_per_job: int | None = option(None, role="submission", group="cluster", type=int, metavar="N")
+    slurm_time: float | None = option(None, role="submission", group="cluster", check=POSITIVE, type=float,
+                                      metavar="MINUTES", help="each job's time limit (default: 60)")  # fmt: skip
+    slurm_gpus_per_job: int | None = option(None, role="submission", group="cluster", check=POSITIVE, type=int,
+                                            metavar="N")  # fmt: skip
+    slurm_cpus_per_job: int | None = option(None, role="submission", group="cluster", check=POSITIVE, type=int,
+                                            metavar="N")  # fmt: skip
     slurm_options: tuple[str, ...] = option((), "--slurm-option", role="submission", group="cluster", action="append",
                                             metavar="KEY=VALUE",
                                             help="any other sbatch option, e.g. account=lab or qos=short (repeatable)")  # fmt: skip

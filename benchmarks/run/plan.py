@@ -21,7 +21,7 @@ from benchmarks.run.profiles import PROFILES, resolve
 from benchmarks.run.user_archs import import_user_modules
 from benchmarks.schema import recipe as recipes
 from benchmarks.schema.compute import ComputePath
-from benchmarks.schema.config import RunConfig
+from benchmarks.schema.config import SPLITS, RunConfig
 from benchmarks.train import distributed
 from benchmarks.train.compute import OPTIMIZERS, check_precision, compute_defaults, resolve_compute
 
@@ -64,9 +64,6 @@ def resolve_archs(patterns: list[str]) -> list[str]:
             matched = [pattern]
         names += [n for n in matched if n not in names]
     return names
-
-
-SPLITS = {"train": 60_000, "test": 10_000}  # Fashion-MNIST's splits (and the synthetic stand-in's)
 
 
 def check_values(args: RunOptions) -> None:

@@ -1,31 +1,11 @@
 """What defines a run: ``RunConfig``, the one typed definition of a run's settings, and its id.
 
-Every field of ``RunConfig`` (and of the ``ComputePath`` inside it, kept as ``fast`` in records) is settable from
-the command line or derived (``benchmarks.run.profiles.resolve`` decides each, once per run):
-
-| field | flag | profile (`full` / `cpu` / `smoke`) | recipe (registry entry) | device default |
-|---|---|---|---|---|
-| arch | `--arch` | every entry / `profiles.CPU_ARCHS` / every entry | | |
-| profile | `--profile` | | | `full` on CUDA, `cpu` on a CPU |
-| machine | derived: `benchmarks.measure.machine.machine_slug` | | | |
-| device | `--device` (its kind is kept: cpu, cuda) | | | cuda when present |
-| seed | `--seeds` | 0 / 0 1 2 / 0 | | |
-| epochs | `--epochs` | recipe's / the entry's budget / 3 | `Recipe.epochs` | |
-| batch_size | `--batch-size` | | `Recipe.batch_size` (fast recipe: `recipes.FAST`) | |
-| lr | `--lr` | | `Recipe.lr` (fast recipe: `recipes.FAST`, the peak) | |
-| optimizer | `--optimizer` | | `Recipe.optimizer` (fast recipe: `recipes.FAST`) | |
-| recipe (its parts: `benchmarks.schema.recipe.TrainRecipe`) | `--recipe`, `--recipe-set FIELD=VALUE` | d2l / fast / d2l | d2l: the entry's; fast: one for all | |
-| resolution | `--resolution` | entry's / 224-px entries at their smallest input (at least 72 for smoke) | | |
-| train_subset, test_subset | `--train-subset`, `--test-subset` | all / the entry's budget and all / 5,000 and 2,000 | | |
-| data | `--synthetic` | | | real |
-| world_size | `--ddp` under torchrun (the world size); 1 otherwise | | | 1 |
-| fast.precision | `--precision` | | | bf16 where the device computes it natively, else fp32 (CPU) or fp16 (old GPUs) |
-| fast.channels_last | `--channels-last` | | | on |
-| fast.compile | `--compile` | | | on CUDA only (it did not pay on a 2-core CPU) |
-| fast.compile_mode | `--compile-mode` | | | `default` |
-| fast.optimizer_impl | `--optimizer-impl` | | | `fused` (torch has fused CPU steps since 2.4) |
-| fast.cudnn_benchmark | `--cudnn-benchmark` | | | on CUDA |
-| fast.tf32 | `--tf32` | | | off: fp32 means fp32 |
+Every field of ``RunConfig`` (and of the ``ComputePath`` inside it, kept as ``fast`` in records) is decided once per
+run by ``benchmarks.run.profiles.resolve``: from the command line (``benchmarks.run.options`` declares each flag
+beside the field it sets; ``--recipe-set FIELD=VALUE`` sets a part of the recipe), the profile
+(``benchmarks.run.profiles.PROFILES``), the entry's recipe (``archs.Recipe``, or the fast recipe
+``benchmarks.schema.recipe.FAST``) and the machine's compute defaults (``benchmarks.train.compute``). The machine is
+the slug of ``benchmarks.measure.machine``; ``world_size`` is torchrun's under ``--ddp``, 1 otherwise.
 
 Precedence: an explicit command-line value, then ``--exact`` (d2l's path: fp32, NCHW, eager, a for-loop SGD step, no
 autotuning, no TF32), then the machine's compute defaults (``compute_defaults``), the profile, the entry's recipe.
@@ -40,6 +20,9 @@ from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from benchmarks.schema.compute import ComputePath
 from benchmarks.schema.fields import IDENTITY, identity, is_added
 from benchmarks.schema.recipe import D2L, TrainRecipe
+
+# Fashion-MNIST's splits (and the synthetic stand-in's): what ``train_subset`` / ``test_subset`` None mean
+SPLITS = {"train": 60_000, "test": 10_000}
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ class TrainRecipe:
     init: str = "xavier"
     clip_grad_norm: float = added(0.0)  # clip the gradients' global L2 norm to this before each step; 0: no clipping
     last_layer_lr: float = added(1.0)  # the last Conv2d/Linear layer's lr as a multiple of the lr (Caffe NiN: 0.1)
-    muon_lr: float = added(0.02)  # with --optimizer muon: the peak lr of the convolution filters (Muon); the rest AdamW's
+    muon_lr: float = added(
+        0.02
+    )  # with --optimizer muon: the peak lr of the convolution filters (Muon); the rest AdamW's
     ema: float = added(0.0)  # evaluate an exponential moving average of the weights with this decay per step; 0: none
 
 
@@ -63,7 +65,7 @@ FAST_PARTS = TrainRecipe(
 
 
 @dataclass(frozen=True)
-class Recipe:
+class RunRecipe:
     """Every training choice of a run: the optimizer, its peak lr, the batch, the epochs and the parts. A run's
     ``RunConfig`` keeps the first four as fields of its own and the parts as ``recipe`` (the record's shape)."""
 
@@ -78,15 +80,15 @@ class Recipe:
 # AdamW at a peak lr of 0.001 with He init: on 12,000 images NiN (12 ReLU convs, no normalisation) learned on 10 of
 # 10 seeds, mean 0.536, against 0.402 at 0.003 with Xavier (Welch p = 0.024) and 0.433 with one seed at chance at
 # 0.001 with Xavier (PERFORMANCE.md, "NiN on every seed")
-FAST = Recipe("fast", optimizer="adamw", lr=0.001, batch_size=64, epochs=None, parts=FAST_PARTS)
+FAST = RunRecipe("fast", optimizer="adamw", lr=0.001, batch_size=64, epochs=None, parts=FAST_PARTS)
 
 
-def named(name: str, book) -> Recipe:
+def named(name: str, book) -> RunRecipe:
     """The recipe called ``name``: ``d2l``, the book's own for the entry (``book``: its ``archs.Recipe``, plain SGD
     at a constant lr), or ``fast``, one for every entry."""
     if name == "fast":
         return FAST
-    return Recipe("d2l", book.optimizer, book.lr, book.batch_size, book.epochs, D2L)
+    return RunRecipe("d2l", book.optimizer, book.lr, book.batch_size, book.epochs, D2L)
 
 
 SCHEDULES = ("constant", "onecycle")
