@@ -27,7 +27,8 @@ EVERY_FLAG = ["--arch", "lenet", "nin*", "--profile", "cpu", "--epochs", "2", "-
               "--optimizer", "sgd", "--recipe", "fast", "--recipe-set", "ema=0.9", "--recipe-set", "init=lsuv",
               "--resolution", "64", "--device", "cpu", "--seeds", "3", "4", "--train-subset", "100",
               "--test-subset", "50", "--precision", "bf16", "--no-channels-last", "--compile", "--compile-mode",
-              "max-autotune", "--optimizer-impl", "foreach", "--no-cudnn-benchmark", "--tf32", "--exact",
+              "max-autotune", "--optimizer-impl", "foreach", "--no-cudnn-benchmark", "--tf32", "--muon-precision",
+              "bf16", "--exact",
               "--synthetic", "--data-dir", "/data/fm", "--out", "/runs/here", "--force", "--oom-retry", "--ddp",
               "--no-isolate", "--run-timeout", "30", "--max-minutes", "5", "--import", "my_models",
               "--executor", "slurm", "--slurm-partition", "debug", "--slurm-time", "9", "--slurm-gpus-per-job", "1",
@@ -44,7 +45,7 @@ def test_every_option_has_its_flag_and_every_flag_sets_its_option():
     )
     assert parsed.compute == {"precision": "bf16", "channels_last": False, "compile": True,
                               "compile_mode": "max-autotune", "optimizer_impl": "foreach", "cudnn_benchmark": False,
-                              "tf32": True}  # fmt: skip
+                              "tf32": True, "muon_precision": "bf16"}  # fmt: skip
     assert {f.name for f in dataclasses.fields(ComputePath)} == set(parsed.compute)
 
 

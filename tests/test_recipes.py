@@ -364,9 +364,11 @@ def test_muon_steps_the_filters_orthogonally_and_the_rest_exactly_as_adamw():
     from benchmarks.train import harness
     from benchmarks.train.muon import MuonWithAdamW, orthogonalize
 
-    u = orthogonalize(torch.randn(96, 121, generator=torch.Generator().manual_seed(0)))
-    singular = torch.linalg.svdvals(u)
-    assert 0.6 < singular.min() and singular.max() < 1.2
+    g = torch.randn(96, 121, generator=torch.Generator().manual_seed(0))
+    for dtype in (torch.float32, torch.bfloat16):  # --muon-precision: bf16 rounds, and stays in the band
+        u = orthogonalize(g, dtype=dtype)
+        singular = torch.linalg.svdvals(u.float())
+        assert u.dtype == dtype and 0.6 < singular.min() and singular.max() < 1.2, dtype
     model = archs.get_model("nin")
     groups = harness.param_groups(model, recipes.FAST_PARTS, "muon")
     filters = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)][:-1]  # NiN's last 1x1 conv is the head
@@ -392,6 +394,9 @@ def test_muon_trains_a_network_through_the_harness_with_its_own_lr():
     recipe = dataclasses.replace(recipes.FAST_PARTS, muon_lr=0.05, evals_per_epoch=1)
     settings = TrainSettings(epochs=2, lr=0.003, optimizer="muon", recipe=recipe)
     trainer = Trainer(model, settings)
+    assert trainer.optimizer.ns_dtype == torch.float32  # the compute path's muon_precision, fp32 unless asked
+    bf16 = Trainer(model, dataclasses.replace(settings, fast=dataclasses.replace(settings.fast, muon_precision="bf16")))
+    assert bf16.optimizer.ns_dtype == torch.bfloat16
     lrs = sorted((g.get("kind"), g["lr"]) for g in trainer.optimizer.param_groups)
     assert lrs == [("adamw", 0.003), ("adamw", 0.003), ("muon", 0.05)]  # biases, the last layer, the filters
     result = train(model, train_loader, test_loader, settings, log=quiet)

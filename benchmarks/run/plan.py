@@ -193,6 +193,8 @@ def describe_compute(fast: ComputePath) -> str:
     ]
     if fast.cudnn_benchmark:
         parts.append("cuDNN autotuning")
+    if fast.muon_precision != "fp32":
+        parts.append(f"Muon's Newton-Schulz in {fast.muon_precision}")
     return ", ".join(parts)
 
 

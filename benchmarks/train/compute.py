@@ -78,29 +78,29 @@ def _impl(optimizer_impl: str) -> dict:
     return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[optimizer_impl]
 
 
-# The optimizers a recipe can name, as (params, lr, recipe, implementation) -> optimizer; d2l's train_ch6 is plain
+# The optimizers a recipe can name, as (params, lr, recipe, compute path) -> optimizer; d2l's train_ch6 is plain
 # SGD (its recipe has no momentum, no weight decay). ``OPTIMIZER_STATE``: fp32 buffers each keeps per weight.
 OPTIMIZERS = {
-    "sgd": lambda params, lr, recipe, impl: torch.optim.SGD(
+    "sgd": lambda params, lr, recipe, fast: torch.optim.SGD(
         params,
         lr=lr,
         momentum=recipe.momentum,
         nesterov=recipe.nesterov,
         weight_decay=recipe.weight_decay,
-        **_impl(impl),
+        **_impl(fast.optimizer_impl),
     ),  # fmt: skip
-    "adamw": lambda params, lr, recipe, impl: torch.optim.AdamW(
-        params, lr=lr, weight_decay=recipe.weight_decay, **_impl(impl)
+    "adamw": lambda params, lr, recipe, fast: torch.optim.AdamW(
+        params, lr=lr, weight_decay=recipe.weight_decay, **_impl(fast.optimizer_impl)
     ),
     # Muon on the convolution filters (but the last layer's), AdamW on the rest (``benchmarks.train.muon``)
-    "muon": lambda groups, lr, recipe, impl: _muon(groups, lr, recipe.weight_decay),
+    "muon": lambda groups, lr, recipe, fast: _muon(groups, lr, recipe.weight_decay, fast.muon_precision),
 }
 
 
-def _muon(groups, lr, weight_decay):
+def _muon(groups, lr, weight_decay, precision):
     from benchmarks.train.muon import MuonWithAdamW
 
-    return MuonWithAdamW(groups, lr=lr, weight_decay=weight_decay)
+    return MuonWithAdamW(groups, lr=lr, weight_decay=weight_decay, ns_dtype=DTYPES[precision])
 
 
 def optimizer_state_buffers(name: str, momentum: float) -> int:

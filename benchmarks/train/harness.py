@@ -148,9 +148,8 @@ def param_groups(model: nn.Module, recipe: TrainRecipe, optimizer: str = "sgd") 
 
 def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
     optimizer = OPTIMIZERS[settings.optimizer](
-        param_groups(model, settings.recipe, settings.optimizer), settings.lr, settings.recipe,
-        settings.fast.optimizer_impl,
-    )  # fmt: skip
+        param_groups(model, settings.recipe, settings.optimizer), settings.lr, settings.recipe, settings.fast
+    )
     for group in optimizer.param_groups:
         muon = group.get("kind") == "muon"
         group["lr"] = settings.recipe.muon_lr if muon else settings.lr * group.get("lr_scale", 1.0)

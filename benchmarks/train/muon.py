@@ -21,10 +21,11 @@ NS_STEPS = 5
 MOMENTUM = 0.95
 
 
-def orthogonalize(g: torch.Tensor, steps: int = NS_STEPS) -> torch.Tensor:
-    """The Newton-Schulz approximation of ``U V^T`` for ``g = U S V^T`` (singular values end near 1, in fp32)."""
+def orthogonalize(g: torch.Tensor, steps: int = NS_STEPS, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The Newton-Schulz approximation of ``U V^T`` for ``g = U S V^T`` (singular values end near 1), computed in
+    ``dtype`` (Keller Jordan's reference uses bf16: the iteration tolerates its rounding)."""
     a, b, c = NS_COEFFICIENTS
-    x = g.float()
+    x = g.to(dtype)
     transposed = x.size(0) > x.size(1)
     if transposed:
         x = x.T
@@ -38,8 +39,10 @@ def orthogonalize(g: torch.Tensor, steps: int = NS_STEPS) -> torch.Tensor:
 class MuonWithAdamW(torch.optim.Optimizer):
     """Muon on the groups of kind ``muon``, AdamW (decoupled weight decay) on those of kind ``adamw``."""
 
-    def __init__(self, groups: list[dict], lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, groups: list[dict], lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps=1e-8,
+                 ns_dtype: torch.dtype = torch.float32):  # fmt: skip
         defaults = dict(lr=lr, weight_decay=weight_decay, betas=betas, eps=eps, momentum=MOMENTUM)
+        self.ns_dtype = ns_dtype
         super().__init__(groups, defaults)
         for group in self.param_groups:
             if group.get("kind") not in ("muon", "adamw"):
@@ -63,7 +66,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
                         state["momentum"] = torch.zeros_like(g)
                     buf = state["momentum"]
                     buf.mul_(group["momentum"]).add_(g)
-                    update = orthogonalize(g.add(buf, alpha=group["momentum"]))  # Nesterov
+                    update = orthogonalize(g.add(buf, alpha=group["momentum"]), dtype=self.ns_dtype)  # Nesterov
                     scale = math.sqrt(max(1.0, g.size(0) / g.size(1)))  # a tall matrix's rows are shorter
                     p.mul_(1 - lr * decay).add_(update.view_as(p).to(p.dtype), alpha=-lr * scale)
                 else:

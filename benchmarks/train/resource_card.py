@@ -31,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archs
 from benchmarks.errors import UsageError
+from benchmarks.schema.compute import EXACT
 from benchmarks.schema.recipe import TrainRecipe
 from benchmarks.train.compute import DTYPES, OPTIMIZERS, autocast, optimizer_state_buffers
 
@@ -213,7 +214,7 @@ def _optimizer(model, name: str, momentum: float):
     from benchmarks.train.harness import param_groups
 
     recipe = TrainRecipe(momentum=momentum)
-    return OPTIMIZERS[name](param_groups(model, recipe, name), 1e-3, recipe, "for-loop")
+    return OPTIMIZERS[name](param_groups(model, recipe, name), 1e-3, recipe, EXACT)  # d2l's for-loop step
 
 
 def card(name: str, resolution: int | None, batch: int, precision: str, optimizer: str | None, device: str,
