@@ -93,12 +93,16 @@ def test_the_same_configuration_key_is_every_field_but_those_that_say_which_run_
     assert set(same_config_fields()) == {f.name for f in dataclasses.fields(RunConfig)} - which_run
 
 
+LATER_PATH = {"muon_precision": "fp32"}  # the compute path's field added later (--muon-precision, issue 36)
+
+
 def hand_hashed(config: RunConfig, leave_out_at_default: dict) -> str:
     values = dataclasses.asdict(config)
     values.pop("seed")
-    for key, default in leave_out_at_default.items():
-        if values["recipe"][key] == default:
-            values["recipe"].pop(key)
+    for part, later in (("recipe", leave_out_at_default), ("fast", LATER_PATH)):
+        for key, default in later.items():
+            if values[part][key] == default:
+                values[part].pop(key)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
