@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 from benchmarks.schema.fields import added
 
 RECIPES = ("d2l", "fast")  # the names ``named`` knows
-INITS = ("xavier", "kaiming", "lsuv")
+INITS = ("xavier", "kaiming", "lsuv", "centred")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ class TrainRecipe:
     translate: int = 0  # random translations of up to this many pixels (of the 28-px image), zero padded
     evals_per_epoch: int = 1  # test-set evaluations per epoch (off the training clock): the time-to-accuracy log
     # of every Conv2d and Linear weight: "xavier" (d2l's uniform), "kaiming" (normal, fan-in) or "lsuv" (orthogonal,
-    # then each layer rescaled to unit output variance on the first training batch: Mishkin & Matas, 2016)
+    # then each layer rescaled to unit output variance on the first training batch: Mishkin & Matas, 2016) or
+    # "centred" (He's weights, then each layer's bias and scale set so that every output channel has zero mean and
+    # unit variance on the first training batch: Salimans & Kingma, 2016)
     init: str = "xavier"
     clip_grad_norm: float = added(0.0)  # clip the gradients' global L2 norm to this before each step; 0: no clipping
     last_layer_lr: float = added(1.0)  # the last Conv2d/Linear layer's lr as a multiple of the lr (Caffe NiN: 0.1)
