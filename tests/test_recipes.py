@@ -357,6 +357,32 @@ def test_lsuv_gives_every_layer_unit_output_variance_on_the_batch_it_saw():
     assert torch.allclose(gram, torch.eye(len(w)), atol=1e-4)
 
 
+def test_centred_init_gives_every_output_channel_zero_mean_and_unit_variance_on_the_batch_it_saw():
+    """Salimans & Kingma's data-dependent init (2016, section 3): after it, each Conv2d and Linear output channel,
+    over the batch's images and positions, has mean 0 and standard deviation 1, every layer seeing the corrected
+    layers before it; so none of NiN's ten ReLU class maps is negative on every image. Checked with hooks of the
+    test's own, on a fresh forward pass."""
+    from benchmarks.train import harness
+
+    torch.manual_seed(0)
+    model = archs.get_model("nin")
+    x = torch.rand(64, 1, 67, 67)
+    init_weights(model, "centred")
+    harness.centre(model, x)
+    outputs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o)) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]  # fmt: skip
+    with torch.no_grad():
+        scores = model.eval()(x)
+    for h in hooks:
+        h.remove()
+    assert len(outputs) == 12
+    for out in outputs:
+        per_channel = out.transpose(0, 1).reshape(out.shape[1], -1)
+        assert per_channel.mean(1).abs().max() < 1e-3 and (per_channel.std(1) - 1).abs().max() < 1e-3
+    assert ((scores > 0).float().mean(0) > 0).all()  # every class scores above zero on some image
+
+
 def test_muon_steps_the_filters_orthogonally_and_the_rest_exactly_as_adamw():
     """Muon's filters (all convolutions but the last layer) get the Newton-Schulz orthogonalised momentum, each
     singular value within the quintic's band (about 0.68-1.13, Keller Jordan's coefficients); everything else is
