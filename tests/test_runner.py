@@ -284,8 +284,8 @@ def test_the_budget_scales_from_other_configurations_on_this_machine():
 
 
 def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
-    """The cpu profile as the README states it: the nine required entries and nin-stepped, seeds 0-2, the fast
-    recipe, and each entry's budget (epochs, training images, input side) by the rule of about 100 s a seed on the
+    """The cpu profile as the README states it: the nine required entries and nin-stepped, seeds 0-2 (NiN's family,
+    the six entries on nin's budget, seeds 0-4), the fast recipe, and each entry's budget (epochs, training images, input side) by the rule of about 100 s a seed on the
     2-core AVX2 CPU; NiN's ablations on nin's budget."""
     import argparse
 
@@ -300,13 +300,17 @@ def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
         "nin-stepped": nin,
     }  # fmt: skip
     assert {c.profile for c in planned.configs} == {"cpu"}
-    assert sorted((c.arch, c.seed) for c in planned.configs) == sorted((a, s) for a in expected for s in (0, 1, 2))
+    seeds = {a: range(5) if a.startswith("nin") else range(3) for a in expected}
+    assert sorted((c.arch, c.seed) for c in planned.configs) == sorted((a, s) for a in expected for s in seeds[a])
     assert {c.arch: (c.epochs, c.train_subset, c.resolution) for c in planned.configs} == expected
     assert {c.recipe.name for c in planned.configs} == {"fast"} and {c.test_subset for c in planned.configs} == {None}
     assert {c.recipe.evals_per_epoch for c in planned.configs} == {2}
     text = plan.describe_plan(planned, run_command.from_args(args))
-    assert "budget rule: about 100 s of training a seed" in text and "nin-stepped seed 2" in text
-    assert "vgg11 seed 0: fast recipe, 1 epochs, batch 64, adamw lr 0.001, 32 px, train 5000" in text
+    assert "budget rule: about 100 s of training a seed" in text and "nin-stepped seed 4" in text
+    assert ("vgg11 seed 0: fast recipe, 1 epochs, batch 64, muon lr 0.02 on the filters, adamw lr 0.001 on the rest, "
+            "32 px, train 5000") in text
+    five = plan.plan(run_command.from_args(parser.parse_args(["--device", "cpu", "--arch", "nin", "--seeds", "7"])))
+    assert [c.seed for c in five.configs] == [7]  # --seeds wins over the budget's seeds
     named = plan.plan(run_command.from_args(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l",
                                                              "--seeds", "4", "--epochs", "2"])))  # fmt: skip
     (config,) = named.configs

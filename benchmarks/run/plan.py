@@ -166,7 +166,7 @@ def plan(args: RunOptions, w: distributed.World | None = None, isolate: bool = F
     configs, unsized = [], {}
     for name in names:
         entry = sized_entry(name, args, isolate, unsized)
-        for seed in args.seeds or profile.seeds:
+        for seed in args.seeds or profile.seeds_for(name):
             config = resolve(entry, profile, slug, kind, seed, fast, overrides)
             if args.ddp:
                 config = dataclasses.replace(config, world_size=w.size)
@@ -198,6 +198,12 @@ def describe_compute(fast: ComputePath) -> str:
     return ", ".join(parts)
 
 
+def describe_optimizer(c: RunConfig) -> str:
+    if c.optimizer == "muon":  # two peak lrs: Muon's on the filters, AdamW's on the rest
+        return f"muon lr {c.recipe.muon_lr:g} on the filters, adamw lr {c.lr:g} on the rest"
+    return f"{c.optimizer} lr {c.lr:g}"
+
+
 def _seconds(value: float | None) -> str:
     return (
         "no estimate" if value is None else f"about {value / 60:,.1f} min" if value >= 90 else f"about {value:,.0f} s"
@@ -221,7 +227,7 @@ def describe_plan(p: Plan, args: RunOptions, estimates: list[float | None] | Non
     for c, estimate in zip(p.configs, estimates):
         lines.append(
             f"  {c.arch} seed {c.seed}: {c.recipe.name} recipe, {c.epochs} epochs, batch {c.batch_size}, "
-            f"{c.optimizer} lr {c.lr:g}, "
+            f"{describe_optimizer(c)}, "
             f"{c.resolution} px, train {c.train_subset or 'all'}, test {c.test_subset or 'all'}, "
             f"{'as the defaults' if c.fast == p.defaults else describe_compute(c.fast)}"
             f"{', synthetic data' if c.data == 'synthetic' else ''}; {_seconds(estimate)}"

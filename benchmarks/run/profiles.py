@@ -19,6 +19,7 @@ class Budget:
     epochs: int
     train_subset: int | None = None  # None: all 60,000
     resolution: int | None = None  # None: the profile's rule for the entry (``profile_resolution``)
+    seeds: tuple[int, ...] | None = None  # None: the profile's
 
     def text(self) -> str:
         images = f"{self.train_subset:,}" if self.train_subset else "60,000"
@@ -45,13 +46,20 @@ class Profile:
     def budget(self, name: str) -> Budget | None:
         return dict(self.budgets).get(name)
 
+    def seeds_for(self, name: str) -> tuple[int, ...]:
+        """The seeds an entry trains on unless --seeds names them: its budget's, else the profile's."""
+        budget = self.budget(name)
+        return budget.seeds if budget and budget.seeds else self.seeds
+
 
 # The cpu profile's budget rule: every entry trains for about the same time, 100 s a seed on the slowest CPU of this
 # project (2-core AMD Zen 4 with AVX2 only, fp32: cpu-amd-zen4-avx2-2t), stated as the training images that time
 # buys there (its measured examples/s, rounded), so that the runs are the same on every machine; at most d2l's 10
 # epochs (LeNet). NiN's ablations train on exactly nin's budget, so that each Welch test changes one thing.
 CPU_SECONDS = 100
-NIN_BUDGET = Budget(1, 33_000)  # 67 px, about 330 examples/s
+# 67 px, about 330 examples/s; five seeds, so that the ablation table can decide differences of about 6-12 points
+# (three could decide 9-18 at the same spreads: benchmarks/PERFORMANCE.md)
+NIN_BUDGET = Budget(1, 33_000, seeds=(0, 1, 2, 3, 4))
 CPU_BUDGETS = (
     ("lenet", Budget(10, None)),  # 10 epochs of 60,000 in about 50 s: d2l's epochs cap it
     ("alexnet", Budget(1, 11_000)),  # 65 px, about 110 examples/s
@@ -66,8 +74,8 @@ PROFILES = {
     "full": Profile("full", "d2l's recipe: the entry's epochs, all 60,000 training images, the entry's input size"),
     "cpu": Profile(
         "cpu",
-        "the CPU default: the nine required entries and nin-stepped, 3 seeds, the fast recipe, each entry on its own "
-        "budget (below), 224-px models at their smallest input of at least 64 px (VGG-11 at 32); accuracy on all "
+        "the CPU default: the nine required entries and nin-stepped, 3 seeds (NiN's family 5), the fast recipe, each "
+        "entry on its own budget (below), 224-px models at their smallest input of at least 64 px (VGG-11 at 32); accuracy on all "
         "10,000 test images, a result",
         resolution_224=64,
         recipe="fast",
@@ -77,8 +85,8 @@ PROFILES = {
         against_d2l=False,  # a 100-second budget against d2l's 10 epochs of 60,000 would say "below" of every entry
         budgets=CPU_BUDGETS,
         budget_rule=f"about {CPU_SECONDS} s of training a seed for every entry on the slowest CPU of this project "
-        "(2-core AVX2, fp32), as the training images that buys there, at most d2l's 10 epochs; NiN's ablations "
-        "train on nin's budget",
+        "(2-core AVX2, fp32) under AdamW, as the training images that buys there (the fast recipe's Muon trains the "
+        "same images in 1.5-1.9x the seconds), at most d2l's 10 epochs; NiN's ablations train on nin's budget",
     ),
     "smoke": Profile(
         "smoke",
@@ -133,4 +141,7 @@ def resolve(
         recipe=parts,
     )
     settable = {f.name for f in fields(RunConfig)} - {"recipe"}  # the recipe is given by its name, decided above
-    return replace(decided, **{k: v for k, v in overrides.items() if k in settable and v is not None})
+    config = replace(decided, **{k: v for k, v in overrides.items() if k in settable and v is not None})
+    if config.optimizer != "muon":  # the field is recorded only where it acts, so that it renames no other run
+        config = replace(config, fast=replace(config.fast, muon_precision=ComputePath.muon_precision))
+    return config

@@ -22,11 +22,11 @@ assert tuple(DTYPES) == PRECISIONS
 # why each machine class gets its compute path; the path itself differs only by precision and by what CUDA adds
 WHY = {
     ("cuda", True): "CUDA with native bf16 (compute capability 8.0+): bf16 autocast, channels-last, compiled, "
-    "fused optimizer step, cuDNN autotuning",
+    "fused optimizer step, cuDNN autotuning, Muon's Newton-Schulz in bf16",
     ("cuda", False): "CUDA without native bf16 (compute capability below 8.0): fp16 autocast with loss scaling, "
     "channels-last, compiled, fused optimizer step, cuDNN autotuning",
-    ("cpu", True): "CPU with native bf16 (AVX-512-BF16 or AMX): bf16 autocast, channels-last, fused optimizer step; "
-    "not compiled",
+    ("cpu", True): "CPU with native bf16 (AVX-512-BF16 or AMX): bf16 autocast, channels-last, fused optimizer step, "
+    "Muon's Newton-Schulz in bf16 (half its fp32 cost there, no measurable loss); not compiled",
     ("cpu", False): "CPU without native bf16 (bf16 would be emulated, several times slower): fp32, channels-last, "
     "fused optimizer step; not compiled",
 }
@@ -36,7 +36,9 @@ def compute_defaults(capability: Capability) -> tuple[ComputePath, str]:
     """The compute path for a machine, and why; ``benchmarks/PERFORMANCE.md`` has the measurements behind it."""
     cuda = capability.kind == "cuda"
     precision = "bf16" if capability.native_bf16 else ("fp16" if cuda else "fp32")
-    path = ComputePath(precision, channels_last=True, compile=cuda, optimizer_impl="fused", cudnn_benchmark=cuda)
+    muon = "bf16" if capability.native_bf16 else "fp32"  # Keller Jordan's reference runs its iterations in bf16
+    path = ComputePath(precision, channels_last=True, compile=cuda, optimizer_impl="fused", cudnn_benchmark=cuda,
+                       muon_precision=muon)  # fmt: skip
     return path, WHY[("cuda" if cuda else "cpu", capability.native_bf16)]
 
 
