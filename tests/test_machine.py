@@ -1,5 +1,6 @@
 """Machine identity: the fingerprint, the slug, the defaults chosen for a machine, and resume by machine."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -103,6 +104,23 @@ def test_fast_defaults_follow_the_capability(capability, precision):
     assert fast.precision == precision and why
     assert fast.compile == (capability.kind == "cuda") and fast.cudnn_benchmark == (capability.kind == "cuda")
     assert not fast.tf32
+    assert fast.muon_precision == ("bf16" if capability.native_bf16 else "fp32")  # as the step's own precision
+
+
+def test_muons_precision_is_recorded_only_on_runs_that_use_muon():
+    """The machine's Muon precision renames no SGD or AdamW run: there it is the field's default, whatever the
+    machine or the command line said."""
+    import archs
+    from benchmarks.run.profiles import PROFILES, resolve
+
+    bf16, _ = compute_defaults(Capability("cpu", native_bf16=True))
+    entry, cpu = archs.get_entry("lenet"), PROFILES["cpu"]
+    muon = resolve(entry, cpu, "m", "cpu", 0, bf16, {})
+    adamw = resolve(entry, cpu, "m", "cpu", 0, bf16, {"optimizer": "adamw"})
+    book = resolve(entry, cpu, "m", "cpu", 0, bf16, {"recipe": "d2l"})
+    assert muon.optimizer == "muon" and muon.fast.muon_precision == "bf16"
+    assert adamw.fast.muon_precision == book.fast.muon_precision == ComputePath().muon_precision == "fp32"
+    assert adamw.fast == dataclasses.replace(bf16, muon_precision="fp32")  # nothing else of the path changed
 
 
 def test_an_explicit_flag_wins_over_the_defaults_and_exact():

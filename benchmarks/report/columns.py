@@ -76,9 +76,16 @@ def _architecture(s, ctx: Context) -> str:
     return ctx.notes.cell(s.label, s.design_note)
 
 
+def optimizer_text(f, lr: str = " ") -> str:
+    """The optimizer and its peak lr; Muon's two: its own on the filters, AdamW's on the rest."""
+    if f.optimizer == "muon":
+        return f"muon{lr}{f.recipe.muon_lr:g} + adamw{lr}{f.lr:g}"
+    return f"{f.optimizer}{lr}{f.lr:g}"
+
+
 def recipe_text(f) -> str:
     subset = f" of {int(f.train_subset):,}" if pd.notna(f.train_subset) else ""
-    return f"{f.recipe_name}, {int(f.epochs)} ep{subset}, bs {int(f.batch_used)}, {f.optimizer} {f.lr:g}"
+    return f"{f.recipe_name}, {int(f.epochs)} ep{subset}, bs {int(f.batch_used)}, {optimizer_text(f)}"
 
 
 def images_text(f) -> str:
