@@ -307,8 +307,10 @@ def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
     assert {c.recipe.evals_per_epoch for c in planned.configs} == {2}
     text = plan.describe_plan(planned, run_command.from_args(args))
     assert "budget rule: about 100 s of training a seed" in text and "nin-stepped seed 4" in text
-    assert ("vgg11 seed 0: fast recipe, 1 epochs, batch 64, muon lr 0.02 on the filters, adamw lr 0.001 on the rest, "
-            "32 px, train 5000") in text
+    assert (
+        "vgg11 seed 0: fast recipe, 1 epochs, batch 64, muon lr 0.02 on the filters, adamw lr 0.001 on the rest, "
+        "32 px, train 5000"
+    ) in text
     five = plan.plan(run_command.from_args(parser.parse_args(["--device", "cpu", "--arch", "nin", "--seeds", "7"])))
     assert [c.seed for c in five.configs] == [7]  # --seeds wins over the budget's seeds
     named = plan.plan(run_command.from_args(parser.parse_args(["--device", "cpu", "--arch", "lenet", "--recipe", "d2l",
