@@ -262,8 +262,8 @@ def _record_with(plateau):
 # The fast recipe as the README and benchmarks/PERFORMANCE.md state it, written here by hand
 FAST_LR_DOC, FAST_INIT_DOC, FAST_LAST_DOC = 0.001, "kaiming", 1.0
 DOCUMENTED_FAST = dict(
-    optimizer="muon", lr=FAST_LR_DOC, muon_lr=0.02, batch_size=64, weight_decay=0.05, label_smoothing=0.1, schedule="onecycle",
-    warmup_fraction=0.2, init=FAST_INIT_DOC, flip=False, translate=0, clip_grad_norm=0.0, last_layer_lr=FAST_LAST_DOC,
+    optimizer="muon", lr=FAST_LR_DOC, muon_lr=0.02, batch_size=64, weight_decay=0.05, label_smoothing=0.1,
+    schedule="onecycle", warmup_fraction=0.2, init=FAST_INIT_DOC, flip=False, translate=0, clip_grad_norm=0.0, last_layer_lr=FAST_LAST_DOC,
 )  # fmt: skip
 
 
@@ -347,6 +347,19 @@ def test_the_fast_recipe_trains_as_a_hand_written_loop():
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
 
 
+def layer_outputs(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Every Conv2d and Linear output of one eval-mode forward pass over ``x``, with hooks of the test's own, and the
+    model's output."""
+    outputs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o)) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]  # fmt: skip
+    with torch.no_grad():
+        scores = model.eval()(x)
+    for h in hooks:
+        h.remove()
+    return outputs, scores
+
+
 def test_lsuv_gives_every_layer_unit_output_variance_on_the_batch_it_saw():
     """LSUV's definition (Mishkin & Matas): orthogonal weights, then each layer's output standard deviation on the
     batch rescaled to 1, in the order of the forward pass; checked here with hooks of the test's own."""
@@ -357,13 +370,8 @@ def test_lsuv_gives_every_layer_unit_output_variance_on_the_batch_it_saw():
     x = torch.rand(32, 1, 67, 67)
     init_weights(model, "lsuv")
     harness.lsuv(model, x)
-    stds = []
-    hooks = [m.register_forward_hook(lambda m, i, o: stds.append(o.std().item())) for m in model.modules()
-             if isinstance(m, (nn.Conv2d, nn.Linear))]  # fmt: skip
-    with torch.no_grad():
-        model.eval()(x)
-    for h in hooks:
-        h.remove()
+    outputs, _ = layer_outputs(model, x)
+    stds = [o.std().item() for o in outputs]
     assert len(stds) == 12 and all(abs(s - 1) < 0.05 for s in stds), stds
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     w = conv.weight.reshape(len(conv.weight), -1)
@@ -383,13 +391,7 @@ def test_centred_init_gives_every_output_channel_zero_mean_and_unit_variance_on_
     x = torch.rand(64, 1, 67, 67)
     init_weights(model, "centred")
     harness.centre(model, x)
-    outputs = []
-    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o)) for m in model.modules()
-             if isinstance(m, (nn.Conv2d, nn.Linear))]  # fmt: skip
-    with torch.no_grad():
-        scores = model.eval()(x)
-    for h in hooks:
-        h.remove()
+    outputs, scores = layer_outputs(model, x)
     assert len(outputs) == 12
     for out in outputs:
         per_channel = out.transpose(0, 1).reshape(out.shape[1], -1)

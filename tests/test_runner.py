@@ -285,8 +285,8 @@ def test_the_budget_scales_from_other_configurations_on_this_machine():
 
 def test_the_cpu_default_profile_plans_its_entries_seeds_and_recipe():
     """The cpu profile as the README states it: the nine required entries and nin-stepped, seeds 0-2 (NiN's family,
-    the six entries on nin's budget, seeds 0-4), the fast recipe, and each entry's budget (epochs, training images, input side) by the rule of about 100 s a seed on the
-    2-core AVX2 CPU; NiN's ablations on nin's budget."""
+    the six entries on nin's budget, seeds 0-4), the fast recipe, and each entry's budget (epochs, training images,
+    input side) by the rule of about 100 s a seed on the 2-core AVX2 CPU; NiN's ablations on nin's budget."""
     import argparse
 
     parser = argparse.ArgumentParser()

@@ -18,6 +18,7 @@ from benchmarks.report import findings, stats
 from benchmarks.report import summary as summary_io
 from benchmarks.schema import tta
 from benchmarks.schema.config import SPLITS
+from benchmarks.schema.recipe import peak_lrs
 
 
 def fmt(value, spec: str, suffix: str = "") -> str:
@@ -77,10 +78,8 @@ def _architecture(s, ctx: Context) -> str:
 
 
 def optimizer_text(f, lr: str = " ") -> str:
-    """The optimizer and its peak lr; Muon's two: its own on the filters, AdamW's on the rest."""
-    if f.optimizer == "muon":
-        return f"muon{lr}{f.recipe.muon_lr:g} + adamw{lr}{f.lr:g}"
-    return f"{f.optimizer}{lr}{f.lr:g}"
+    """The optimizer and its peak lr; Muon's two (``schema.recipe.peak_lrs``)."""
+    return " + ".join(f"{name}{lr}{value:g}" for name, value, _ in peak_lrs(f.optimizer, f.lr, f.recipe))
 
 
 def recipe_text(f) -> str:

@@ -199,9 +199,8 @@ def describe_compute(fast: ComputePath) -> str:
 
 
 def describe_optimizer(c: RunConfig) -> str:
-    if c.optimizer == "muon":  # two peak lrs: Muon's on the filters, AdamW's on the rest
-        return f"muon lr {c.recipe.muon_lr:g} on the filters, adamw lr {c.lr:g} on the rest"
-    return f"{c.optimizer} lr {c.lr:g}"
+    parts = recipes.peak_lrs(c.optimizer, c.lr, c.recipe)
+    return ", ".join(f"{name} lr {lr:g}" + (f" on {what}" if what else "") for name, lr, what in parts)
 
 
 def _seconds(value: float | None) -> str:

@@ -75,8 +75,8 @@ PROFILES = {
     "cpu": Profile(
         "cpu",
         "the CPU default: the nine required entries and nin-stepped, 3 seeds (NiN's family 5), the fast recipe, each "
-        "entry on its own budget (below), 224-px models at their smallest input of at least 64 px (VGG-11 at 32); accuracy on all "
-        "10,000 test images, a result",
+        "entry on its own budget (below), 224-px models at their smallest input of at least 64 px (VGG-11 at 32); "
+        "accuracy on all 10,000 test images, a result",
         resolution_224=64,
         recipe="fast",
         seeds=(0, 1, 2),

@@ -87,6 +87,14 @@ class RunRecipe:
 FAST = RunRecipe("fast", optimizer="muon", lr=0.001, batch_size=64, epochs=None, parts=FAST_PARTS)
 
 
+def peak_lrs(optimizer: str, lr: float, recipe: TrainRecipe) -> tuple[tuple[str, float, str], ...]:
+    """Each optimizer of a run with its peak lr and what it steps (empty: everything). Muon has two: its own on
+    the convolution filters (``muon_lr``), AdamW's (the run's lr) on the rest."""
+    if optimizer == "muon":
+        return (("muon", recipe.muon_lr, "the filters"), ("adamw", lr, "the rest"))
+    return ((optimizer, lr, ""),)
+
+
 def named(name: str, book) -> RunRecipe:
     """The recipe called ``name``: ``d2l``, the book's own for the entry (``book``: its ``archs.Recipe``, plain SGD
     at a constant lr), or ``fast``, one for every entry."""

@@ -65,12 +65,10 @@ def init_weights(model: nn.Module, scheme: str = "xavier") -> None:
         if hasattr(module, "reset_parameters"):
             module.reset_parameters()
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            if scheme == "kaiming":
+            if scheme in ("kaiming", "centred"):  # "centred": then centred and scaled on data (``centre``)
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             elif scheme == "lsuv":  # then rescaled on data: ``lsuv``
                 nn.init.orthogonal_(module.weight)
-            elif scheme == "centred":  # He's weights, then centred and scaled on data: ``centre``
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             else:
                 nn.init.xavier_uniform_(module.weight)
 
@@ -116,7 +114,8 @@ def centre(model: nn.Module, x: torch.Tensor) -> None:
 
     def centre_output(layer: nn.Module, inputs, out: torch.Tensor) -> torch.Tensor:
         over = [0, *range(2, out.dim())]  # every image and position of a channel
-        mean, std = out.float().mean(over), out.float().std(over).clamp_min(1e-6)
+        wide = out.float()
+        mean, std = wide.mean(over), wide.std(over).clamp_min(1e-6)
         layer.weight.div_(std.view(-1, *[1] * (layer.weight.dim() - 1)).to(layer.weight.dtype))
         if layer.bias is not None:
             layer.bias.sub_(mean.to(layer.bias.dtype)).div_(std.to(layer.bias.dtype))
