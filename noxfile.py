@@ -2,12 +2,15 @@
 ``nox -s lint``.
 
 Each session makes its own virtualenv with pip. Torch is installed first, pinned by ``$CNN_BENCH_TORCH``
-(default ``torch==2.13.0``, a CPU build where the pip config provides one); then the other dependencies, read
-from pyproject.toml, add nothing to it. On a machine whose Python already has a CUDA torch, run
+(default ``torch==2.13.0``, a CPU build where the pip config provides one), or by the test build; then the other
+dependencies, read from pyproject.toml, less its own torch requirement (the pin is the torch under test: the GPU
+slot's build pins 2.11, below the project's lowest for everything else), and the session checks that the torch it
+imports is the pinned one. On a machine whose Python already has a CUDA torch, run
 ``nox --no-venv -s bench``: nothing is installed and that Python is used as it is.
 """
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -27,13 +30,18 @@ TORCH_BUILDS = {
     "torchvision": ["torch==2.14.1", "torchvision==0.29.1"],
     "gpu-slot": ["torch==2.11.0"],  # the lent H200's torch: the GPU slot's code must run under it (its tests only)
 }
-SLOT_TESTS = ["tests/test_slot.py", "tests/test_timing_promises.py", "tests/test_gpu_check.py", "tests/test_harness.py"]
+# the slot's own code, and the harness and recipes it trains with (Muon: the fast recipe's NiN step)
+SLOT_TESTS = ["tests/test_slot.py", "tests/test_timing_promises.py", "tests/test_gpu_check.py", "tests/test_harness.py",
+              "tests/test_recipes.py"]  # fmt: skip
 TEST_DEPS = PROJECT["optional-dependencies"]["test"]
 CLUSTER_DEPS = PROJECT["optional-dependencies"]["cluster"]  # the cluster tests run on a real one-node SLURM
 VERSIONS = (
     "import sys, torch; cuda = torch.cuda.is_available(); "
     "print(f'python {sys.version.split()[0]}, torch {torch.__version__}, '"
-    "f'device {torch.cuda.get_device_name() if cuda else \"cpu\"}')"
+    "f'device {torch.cuda.get_device_name() if cuda else \"cpu\"}'); "
+    "pinned = sys.argv[1].removeprefix('torch==') if sys.argv[1:] else None; "
+    "sys.exit(f'torch {torch.__version__}, not the pinned {pinned}' if pinned and "
+    "torch.__version__.split('+')[0] != pinned else None)"
 )
 HAS_DATA = "from benchmarks.data.fashion_mnist import locate; locate(download=False)"
 
@@ -42,7 +50,7 @@ def install(session: nox.Session, *extra: str, build: str = "cpu") -> None:
     if session.venv_backend == "none":  # --no-venv: the caller's Python has what it needs
         return
     session.install(*TORCH_BUILDS[build])
-    session.install(*PROJECT["dependencies"], *extra)
+    session.install(*(d for d in PROJECT["dependencies"] if re.match(r"[\w.-]+", d).group() != "torch"), *extra)
 
 
 def ensure_data(session: nox.Session) -> None:
@@ -67,7 +75,7 @@ def ensure_data(session: nox.Session) -> None:
 def tests(session: nox.Session, build: str) -> None:
     """Unit and integration tests against each torch build (CPU is enough; the real-data tests need Fashion-MNIST)."""
     install(session, *TEST_DEPS, *CLUSTER_DEPS, build=build)
-    session.run("python", "-c", VERSIONS)
+    session.run("python", "-c", VERSIONS, *([TORCH_BUILDS[build][0]] if session.venv_backend != "none" else []))
     ensure_data(session)
     session.run("pytest", *(session.posargs or (SLOT_TESTS if build == "gpu-slot" else ["tests"])))
 

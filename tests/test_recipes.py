@@ -429,6 +429,52 @@ def test_muon_steps_the_filters_orthogonally_and_the_rest_exactly_as_adamw():
     assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_muon_steps_filters_of_one_shape_together_exactly_as_one_at_a_time():
+    """The batched step (filters of one matrix shape stacked, multi-tensor momentum, torch's fused or foreach AdamW)
+    against Muon written out one filter at a time (Keller Jordan's: Nesterov momentum 0.95, a tall matrix
+    transposed and its step scaled by sqrt(rows / columns)): two filters of one shape, a tall one, a wide one, in
+    channels-last memory, as the harness keeps them."""
+    from benchmarks.train.muon import MuonWithAdamW
+
+    shapes = [(8, 4, 3, 3), (8, 4, 3, 3), (48, 2, 3, 3), (6, 8, 1, 1)]  # 8x36 twice, 48x18 tall, 6x8
+    torch.manual_seed(0)
+    filters = [torch.randn(s).to(memory_format=torch.channels_last) for s in shapes]
+    biases = [torch.randn(s[0]) for s in shapes]
+    for impl in ({"fused": True}, {"foreach": True}):
+        ours = [nn.Parameter(f.clone()) for f in filters], [nn.Parameter(b.clone()) for b in biases]
+        hand = [f.clone() for f in filters], [b.clone() for b in biases]
+        adamw_hand = torch.optim.AdamW([nn.Parameter(b.clone()) for b in biases], lr=0.01, weight_decay=0.05)
+        opt = MuonWithAdamW([{"params": ours[0], "kind": "muon", "weight_decay": 0.0},
+                             {"params": ours[1], "kind": "adamw"}], lr=0.01, weight_decay=0.05,
+                            adamw_impl=impl)  # fmt: skip
+        opt.param_groups[0]["lr"] = 0.02
+        momenta = [torch.zeros(len(f), f[0].numel()) for f in filters]
+        for _ in range(4):
+            grads = [torch.randn(s) for s in shapes]
+            for p, g in zip(ours[0], grads):
+                p.grad = g.clone().to(memory_format=torch.channels_last)
+            for p, q in zip(ours[1], adamw_hand.param_groups[0]["params"]):
+                p.grad = q.grad = torch.randn(len(p))
+            opt.step()
+            adamw_hand.step()
+            for w, g, buf in zip(hand[0], grads, momenta):
+                g = g.reshape(len(g), -1)
+                buf.mul_(0.95).add_(g)
+                x = g + 0.95 * buf
+                tall = x.size(0) > x.size(1)
+                x = x.T if tall else x
+                x = x / (x.norm() + 1e-7)
+                for _ in range(5):
+                    s = x @ x.T
+                    x = 3.4445 * x + (-4.7750 * s + 2.0315 * s @ s) @ x
+                x = x.T if tall else x
+                w.sub_(0.02 * math.sqrt(max(1.0, x.size(0) / x.size(1))) * x.view_as(w))
+        for p, w in zip(ours[0], hand[0]):
+            assert torch.allclose(p, w, atol=1e-5), impl
+        for p, q in zip(ours[1], adamw_hand.param_groups[0]["params"]):
+            assert torch.allclose(p, q, atol=1e-6), impl
+
+
 def test_muon_trains_a_network_through_the_harness_with_its_own_lr():
     train_loader = DeviceLoader(*learnable_data(512), 64, 28, shuffle=True)
     test_loader = DeviceLoader(*learnable_data(256, seed=1), 64, 28)

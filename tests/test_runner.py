@@ -338,6 +338,25 @@ def test_the_plan_prints_each_runs_estimate_and_the_total_and_the_suite_ends_wit
     assert f"records in {tmp_path / 'runs'}" in last and f"leaderboard --runs {tmp_path / 'runs'}" in last
 
 
+def test_the_budget_counts_every_evaluation_and_the_optimizers_own_flops():
+    """A run's work, derived by hand: 1.52 GFLOP (NiN at 224 px) x (3 x 60,000 trained + 10,000 evaluated x the
+    evaluations an epoch) x 2 epochs, plus the optimizer's FLOPs x its 2 x 469 steps (60,000 / 128, rounded up).
+    The record (one evaluation an epoch, SGD) ran 100 s with 1 s of warm-up: 99 s of work at its rate."""
+    from benchmarks.run import budget
+    from benchmarks.schema.recipe import D2L
+    from tests.records_by_hand import make_config, make_record
+
+    _, done = make_record("nin", 0, 0.8, 100.0)
+    flops = done.flops
+    rate = 99.0 / (flops * 190_000 * 2)
+    four = make_config("nin", 0, lr=0.05, recipe=dataclasses.replace(D2L, evals_per_epoch=4))
+    assert budget.estimate_seconds(four, [done]) == pytest.approx(rate * flops * 220_000 * 2 + 1.0, rel=1e-6)
+    muon = make_config("nin", 0, lr=0.05, optimizer="muon")
+    step = 15e9  # a step's optimizer FLOPs, as a caller counts them (Muon's iterations on NiN: about 15 GFLOP)
+    counted = budget.estimate_seconds(muon, [done], step_flops=lambda c: step if c.optimizer == "muon" else 0)
+    assert counted == pytest.approx(rate * (flops * 190_000 * 2 + step * 2 * 469) + 1.0, rel=1e-6)
+
+
 def test_the_budget_needs_no_model_code(monkeypatch):
     """The estimate takes a run's FLOPs from a record of the same entry and input size, never from its network."""
     import archs

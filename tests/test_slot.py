@@ -2,6 +2,7 @@
 and ``import-bundle``."""
 
 import json
+import math
 import os
 import random
 import signal
@@ -237,3 +238,29 @@ def test_prepare_fills_the_carried_data_folder_and_prints_a_call_the_cli_takes(t
         assert words[:3] == ["PYTHONUNBUFFERED=1", "python3", "-m"] and words[3] == "benchmarks"
         args = build_parser(words[4:]).parse_args(words[4:])
         assert args.data_dir == ".data" and args.work == "resume" and args.minutes in (8.0, 4.0)
+
+
+def test_the_plan_counts_muons_flops_a_step_as_torchs_flop_counter_counts_one_step():
+    """The plan's optimizer FLOPs of a Muon run are what torch.utils.flop_counter counts in one real step of
+    MuonWithAdamW on NiN's filters (the matrix products of the Newton-Schulz iterations); an SGD run's are none."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archs
+    from benchmarks.schema.recipe import D2L
+    from benchmarks.train import harness
+    from benchmarks.train.muon import MuonWithAdamW, newton_schulz_flops, orthogonalize
+    from tests.records_by_hand import make_config
+
+    model = archs.get_model("nin")
+    opt = MuonWithAdamW(harness.param_groups(model, D2L, "muon"), lr=0.01)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    with FlopCounterMode(display=False) as counter:
+        opt.step()
+    assert slot.step_flops(make_config("nin", 0, optimizer="muon")) == counter.get_total_flops() > 10e9
+    assert slot.step_flops(make_config("nin", 0)) == 0
+    shapes = [(48, 2, 3, 3), (8, 4, 3, 3)]  # NiN's filter matrices are all wide: a tall one too (48 x 18)
+    with FlopCounterMode(display=False) as counter:
+        for rows, *rest in shapes:
+            orthogonalize(torch.randn(rows, math.prod(rest)))
+    assert newton_schulz_flops(shapes) == counter.get_total_flops()

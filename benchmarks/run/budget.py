@@ -3,13 +3,16 @@ limit (a GPU lent for ten-minute commands) starts no run it cannot finish and st
 then resumes where it stopped.
 
 The estimate of a run is, in order: the median wall time of finished seeds of the same configuration on this
-machine; else the rate this machine reached on other configurations, in seconds per forward FLOP per example per
-epoch (the median over its finished runs), times this run's FLOPs (as a record of the same entry at the same input
-size gives them: the suite's process runs no model code), examples and epochs; else none, and the run is started
-(nothing says it cannot finish). The same estimates are what the plan prints, per run and in total.
+machine; else the rate this machine reached on other configurations, in seconds per FLOP of a run's work (the
+median over its finished runs), times this run's work, counted from its FLOPs (as a record of the same entry at the
+same input size gives them: the suite's process runs no model code); else none, and the run is started (nothing
+says it cannot finish). The same estimates are what the plan prints, per run and in total.
 
-A caller that knows more (the GPU slot's plan, ``benchmarks.run.slot``) may hand over the FLOPs it counted and an
-``Assumed`` rate for a machine without records: the estimate then says it rests on that assumption.
+A run's work is its forward FLOPs times its examples: a training example 3 forward passes, an evaluated one 1, the
+test set as often an epoch as the recipe evaluates it (the fast recipe: 4 times). A caller that knows more (the GPU
+slot's plan, ``benchmarks.run.slot``) may hand over the FLOPs it counted, the optimizer's own FLOPs a step (Muon's
+Newton-Schulz iterations: on NiN at 67 px about three quarters of a batch of 64's training FLOPs) and an ``Assumed``
+rate for a machine without records: the estimate then says it rests on that assumption.
 """
 
 from __future__ import annotations
@@ -39,16 +42,19 @@ def planned_flops(config: RunConfig, known: list[RunRecord]) -> int | None:
                  and r.flops), None)  # fmt: skip
 
 
-def _work(flops: float, train: int, test: int, epochs: int) -> float:
-    """Forward-FLOP-examples of a run: a training example costs 3 forward passes, an evaluated one 1."""
-    return flops * (3 * train + test) * epochs
+def _work(config: RunConfig, flops: float, train: int, test: int, step_flops) -> float:
+    """FLOPs of a run: a training example costs 3 forward passes, an evaluated one 1, each evaluation of the test
+    set counted; and the optimizer's own FLOPs each step (``step_flops(config)``, where the caller counts them)."""
+    steps = -(-train // config.batch_size) * config.epochs
+    examples = (3 * train + config.recipe.evals_per_epoch * test) * config.epochs
+    return flops * examples + (step_flops(config) if step_flops else 0) * steps
 
 
 def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | None = None,
-                     assumed: Assumed | None = None) -> float | None:  # fmt: skip
+                     assumed: Assumed | None = None, step_flops=None) -> float | None:  # fmt: skip
     """The run's wall seconds by ``finished`` (records of any machine; this machine's give the rates); ``flops``
-    (forward FLOPs of one example, counted by the caller) where no record has them; ``assumed`` where this machine
-    has no rate of its own."""
+    (forward FLOPs of one example, counted by the caller) where no record has them; ``step_flops`` (a config's
+    optimizer FLOPs a step) where the caller counts them; ``assumed`` where this machine has no rate of its own."""
     mine = [r for r in finished if r.machine == config.machine and r.final is not None]
     same = [r.final.wall_seconds for r in mine if r.run_id == config.run_id()]
     if same:
@@ -57,13 +63,13 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
     # the warm-up (compilation, autotuning) does not grow with FLOPs or epochs: scaled apart, as a constant
     rates = [
         (r.final.wall_seconds - (r.final.warmup_seconds or 0.0))
-        / _work(r.flops, r.data.train_examples, r.data.test_examples, r.config.epochs)
+        / _work(r.config, r.flops, r.data.train_examples, r.data.test_examples, step_flops)
         for r in scaled
     ]  # fmt: skip
     flops = planned_flops(config, finished) or flops
     if not flops or not (rates or assumed):
         return None
-    work = _work(flops, config.train_subset or DEFAULT_TRAIN, config.test_subset or DEFAULT_TEST, config.epochs)
+    work = _work(config, flops, config.train_subset or DEFAULT_TRAIN, config.test_subset or DEFAULT_TEST, step_flops)
     if not rates:
         return work / assumed.flops_per_second + assumed.warmup_seconds
     warmup = statistics.median(r.final.warmup_seconds or 0.0 for r in scaled)

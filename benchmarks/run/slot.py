@@ -201,6 +201,28 @@ def counted_flops(arch: str, resolution: int) -> int:
         return forward_flops(archs.get_entry(arch).build(), resolution)
 
 
+@cache
+def _counted_step_flops(arch: str, optimizer: str) -> int:
+    """The optimizer's own FLOPs a step, counted from the network's shapes on the meta device: Muon's Newton-Schulz
+    iterations on the filters it steps (``harness.param_groups``); 0 for SGD and AdamW (elementwise, negligible)."""
+    if optimizer != "muon":
+        return 0
+    import torch
+
+    import archs
+    from benchmarks.schema.recipe import D2L
+    from benchmarks.train.harness import param_groups
+    from benchmarks.train.muon import newton_schulz_flops
+
+    with torch.device("meta"):
+        groups = param_groups(archs.get_entry(arch).build(), D2L, "muon")
+    return newton_schulz_flops([tuple(p.shape) for g in groups if g["kind"] == "muon" for p in g["params"]])
+
+
+def step_flops(config) -> int:
+    return _counted_step_flops(config.arch, config.optimizer)
+
+
 @dataclass(frozen=True)
 class Planned:
     """One run of a step as planned now: its configuration, whether it is done, its predicted seconds."""
@@ -216,7 +238,8 @@ def predict(step_configs: list, finished: list, t: Target, done) -> list[Planned
 
     return [
         Planned(c, True, 0.0) if done(c) else
-        Planned(c, False, budget.estimate_seconds(c, finished, counted_flops(c.arch, c.resolution), t.assumed))
+        Planned(c, False, budget.estimate_seconds(c, finished, counted_flops(c.arch, c.resolution), t.assumed,
+                                                  step_flops))
         for c in step_configs
     ]  # fmt: skip
 

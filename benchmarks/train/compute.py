@@ -95,14 +95,15 @@ OPTIMIZERS = {
         params, lr=lr, weight_decay=recipe.weight_decay, **_impl(fast.optimizer_impl)
     ),
     # Muon on the convolution filters (but the last layer's), AdamW on the rest (``benchmarks.train.muon``)
-    "muon": lambda groups, lr, recipe, fast: _muon(groups, lr, recipe.weight_decay, fast.muon_precision),
+    "muon": lambda groups, lr, recipe, fast: _muon(groups, lr, recipe.weight_decay, fast),
 }
 
 
-def _muon(groups, lr, weight_decay, precision):
+def _muon(groups, lr, weight_decay, fast):
     from benchmarks.train.muon import MuonWithAdamW
 
-    return MuonWithAdamW(groups, lr=lr, weight_decay=weight_decay, ns_dtype=DTYPES[precision])
+    return MuonWithAdamW(groups, lr=lr, weight_decay=weight_decay, ns_dtype=DTYPES[fast.muon_precision],
+                         adamw_impl=_impl(fast.optimizer_impl))  # fmt: skip
 
 
 def optimizer_state_buffers(name: str, momentum: float) -> int:
