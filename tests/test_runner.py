@@ -4,6 +4,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -355,6 +356,33 @@ def test_the_budget_counts_every_evaluation_and_the_optimizers_own_flops():
     step = 15e9  # a step's optimizer FLOPs, as a caller counts them (Muon's iterations on NiN: about 15 GFLOP)
     counted = budget.estimate_seconds(muon, [done], step_flops=lambda c: step if c.optimizer == "muon" else 0)
     assert counted == pytest.approx(rate * (flops * 190_000 * 2 + step * 2 * 469) + 1.0, rel=1e-6)
+    # a record of nin under Muon says its optimizer's FLOPs a step: they are counted without a caller's count
+    _, muon_done = make_record("nin", 0, 0.8, 100.0)
+    muon_done = dataclasses.replace(muon_done, config=dataclasses.replace(muon_done.config, optimizer="muon",
+                                                                          lr=0.2), optimizer_flops=int(step))  # fmt: skip
+    from_record = budget.estimate_seconds(muon, [done, muon_done])
+    muon_rate = 99.0 / (flops * 190_000 * 2 + step * 2 * 469)  # the Muon record's own work counts its steps too
+    expected = statistics.median([rate, muon_rate]) * (flops * 190_000 * 2 + step * 2 * 469) + 1.0
+    assert from_record == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_budget_scales_by_the_entrys_own_rate_before_any_other_entrys():
+    """LeNet's rate per FLOP is not NiN's (a small network is bound by its steps, not its FLOPs): a NiN estimate
+    scales from NiN's record where there is one, and from the others' only where there is none."""
+    from benchmarks.run import budget
+    from tests.records_by_hand import make_config, make_record
+
+    _, nin = make_record("nin", 0, 0.8, 100.0)  # 100 s wall
+    _, lenet = make_record("lenet", 0, 0.8, 100.0)
+    lenet = dataclasses.replace(lenet, final=dataclasses.replace(lenet.final, wall_seconds=1000.0))
+    twice = make_config("nin", 0, epochs=4, lr=0.05)
+    assert budget.estimate_seconds(twice, [lenet, nin]) == pytest.approx(200.0, rel=0.01)  # nin's, not the median
+    vgg = make_config("vgg11-small", 0, epochs=4, lr=0.05)
+    _, vgg_done = make_record("vgg11-small", 1, 0.8, 100.0)  # gives the FLOPs only: another machine's
+    vgg_done = dataclasses.replace(vgg_done, config=dataclasses.replace(vgg_done.config, machine="elsewhere"))
+    mixed = budget.estimate_seconds(vgg, [lenet, nin, vgg_done])
+    rates = [(r.final.wall_seconds - 1.0) / (r.flops * 190_000 * 2) for r in (lenet, nin)]
+    assert mixed == pytest.approx(statistics.median(rates) * vgg_done.flops * 190_000 * 4 + 1.0, rel=1e-6)
 
 
 def test_the_budget_needs_no_model_code(monkeypatch):
@@ -388,3 +416,27 @@ def test_five_compiled_runs_in_one_process_each_compile_their_own_graphs(tmp_pat
     for record in found:
         assert record.final.graphs_compiled_in_warmup > 0 and record.final.graphs_compiled_in_timed == 0
         assert record.final.compile_cache in ("cold", "warm") and record.final.tta_clock == "steps"
+
+
+def test_a_runs_record_carries_its_optimizers_flops_a_step_as_torchs_flop_counter_counts_them(tmp_path):
+    """A Muon run (the fast recipe) records its Newton-Schulz FLOPs a step, as torch.utils.flop_counter counts one
+    real step of LeNet's filters; an SGD run (d2l's recipe) records none."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archs
+    from benchmarks.schema.recipe import D2L
+    from benchmarks.train import harness
+    from benchmarks.train.muon import MuonWithAdamW
+
+    model = archs.get_model("lenet")
+    opt = MuonWithAdamW(harness.param_groups(model, D2L, "muon"), lr=0.01)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    with FlopCounterMode(display=False) as counter:
+        opt.step()
+    assert run_cli(tmp_path, "--arch", "lenet", "--recipe", "fast") == 0
+    assert run_cli(tmp_path / "d2l", "--arch", "lenet", "--recipe", "d2l") == 0
+    (muon,), (sgd,) = saved(tmp_path), saved(tmp_path / "d2l")
+    assert loaded(muon).config.optimizer == "muon" and loaded(sgd).config.optimizer == "sgd"
+    assert loaded(muon).optimizer_flops == counter.get_total_flops() > 0
+    assert loaded(sgd).optimizer_flops == 0

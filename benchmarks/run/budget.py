@@ -4,15 +4,19 @@ then resumes where it stopped.
 
 The estimate of a run is, in order: the median wall time of finished seeds of the same configuration on this
 machine; else the rate this machine reached on other configurations, in seconds per FLOP of a run's work (the
-median over its finished runs), times this run's work, counted from its FLOPs (as a record of the same entry at the
-same input size gives them: the suite's process runs no model code); else none, and the run is started (nothing
-says it cannot finish). The same estimates are what the plan prints, per run and in total.
+median over its finished runs of the same entry, where there are any, else over all of them), times this run's
+work, counted from its FLOPs (as a record of the same entry at the same input size gives them: the suite's process
+runs no model code); else none, and the run is started (nothing says it cannot finish). The same estimates are what
+the plan prints, per run and in total.
 
 A run's work is its forward FLOPs times its examples: a training example 3 forward passes, an evaluated one 1, the
-test set as often an epoch as the recipe evaluates it (the fast recipe: 4 times). A caller that knows more (the GPU
-slot's plan, ``benchmarks.run.slot``) may hand over the FLOPs it counted, the optimizer's own FLOPs a step (Muon's
-Newton-Schulz iterations: on NiN at 67 px about three quarters of a batch of 64's training FLOPs) and an ``Assumed``
-rate for a machine without records: the estimate then says it rests on that assumption.
+test set as often an epoch as the recipe evaluates it (the fast recipe: 4 times); and the optimizer's own FLOPs each
+step (Muon's Newton-Schulz iterations: on NiN at 67 px about three quarters of a batch of 64's training FLOPs), as a
+record of the same entry and optimizer gives them. Measured on the cpu profile's 42 runs, from the records of other
+configurations only, the two (the entry's own rate, Muon's FLOPs) took the median error of a run's estimate from 33%
+to 17% (``benchmarks/PERFORMANCE.md``). A caller that knows more (the GPU slot's plan, ``benchmarks.run.slot``) may
+hand over the FLOPs it counted, a step's optimizer FLOPs and an ``Assumed`` rate for a machine without records: the
+estimate then says it rests on that assumption.
 """
 
 from __future__ import annotations
@@ -42,12 +46,22 @@ def planned_flops(config: RunConfig, known: list[RunRecord]) -> int | None:
                  and r.flops), None)  # fmt: skip
 
 
-def _work(config: RunConfig, flops: float, train: int, test: int, step_flops) -> float:
+def planned_optimizer_flops(config: RunConfig, known: list[RunRecord], step_flops=None) -> int:
+    """The optimizer's own FLOPs a step: as a record of the same entry and optimizer counted them, else as the
+    caller counts them (``step_flops(config)``), else none counted."""
+    counted = next((r.optimizer_flops for r in known if r.arch == config.arch
+                    and r.config.optimizer == config.optimizer and r.optimizer_flops is not None), None)  # fmt: skip
+    if counted is not None:
+        return counted
+    return step_flops(config) if step_flops else 0
+
+
+def _work(config: RunConfig, flops: float, train: int, test: int, optimizer_flops: int) -> float:
     """FLOPs of a run: a training example costs 3 forward passes, an evaluated one 1, each evaluation of the test
-    set counted; and the optimizer's own FLOPs each step (``step_flops(config)``, where the caller counts them)."""
+    set counted; and the optimizer's own FLOPs each step."""
     steps = -(-train // config.batch_size) * config.epochs
     examples = (3 * train + config.recipe.evals_per_epoch * test) * config.epochs
-    return flops * examples + (step_flops(config) if step_flops else 0) * steps
+    return flops * examples + optimizer_flops * steps
 
 
 def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | None = None,
@@ -60,16 +74,24 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
     if same:
         return statistics.median(same)
     scaled = [r for r in mine if r.flops and r.config.data == config.data]
+    scaled = [r for r in scaled if r.arch == config.arch] or scaled  # an entry's own rate first: LeNet's is not NiN's
     # the warm-up (compilation, autotuning) does not grow with FLOPs or epochs: scaled apart, as a constant
     rates = [
         (r.final.wall_seconds - (r.final.warmup_seconds or 0.0))
-        / _work(r.config, r.flops, r.data.train_examples, r.data.test_examples, step_flops)
+        / _work(r.config, r.flops, r.data.train_examples, r.data.test_examples,
+                planned_optimizer_flops(r.config, [r, *finished], step_flops))
         for r in scaled
     ]  # fmt: skip
     flops = planned_flops(config, finished) or flops
     if not flops or not (rates or assumed):
         return None
-    work = _work(config, flops, config.train_subset or DEFAULT_TRAIN, config.test_subset or DEFAULT_TEST, step_flops)
+    work = _work(
+        config,
+        flops,
+        config.train_subset or DEFAULT_TRAIN,
+        config.test_subset or DEFAULT_TEST,
+        planned_optimizer_flops(config, finished, step_flops),
+    )
     if not rates:
         return work / assumed.flops_per_second + assumed.warmup_seconds
     warmup = statistics.median(r.final.warmup_seconds or 0.0 for r in scaled)

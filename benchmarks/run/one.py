@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 
 import torch
@@ -14,10 +13,10 @@ from benchmarks.measure import machine
 from benchmarks.measure.model_stats import class_map_side, count_params, design_note, forward_flops
 from benchmarks.run.profiles import PROFILES
 from benchmarks.schema.config import RunConfig
-from benchmarks.schema.records import DataInfo, DataParallel, Reference, ReportFacts, RunRecord
+from benchmarks.schema.records import DataInfo, DataParallel, ReportFacts, RunRecord
 from benchmarks.train import distributed
 from benchmarks.train.compute import apply_backend_settings
-from benchmarks.train.harness import Diverged, TrainSettings, train
+from benchmarks.train.harness import Diverged, TrainSettings, optimizer_step_flops, train
 
 SUBSET_SEED = 0  # every seed of a configuration trains on the same subset; the seed varies init and order only
 
@@ -41,7 +40,8 @@ def static_fields(config: RunConfig, data: Dataset, device: str, model=None) -> 
         arch=config.arch, description=entry.description, tags=list(entry.tags), config=config,
         params=count_params(model) if model is not None else None,
         flops=forward_flops(model, config.resolution) if model is not None else None,
-        reference=Reference(**dataclasses.asdict(entry.published)) if entry.published else None,
+        optimizer_flops=optimizer_step_flops(model, config.optimizer) if model is not None else None,
+        reference=entry.published,
         env=machine.fingerprint(device), data=DataInfo(**data.describe()),
         report=report_facts(config, entry, shapes=model is not None),
     )  # fmt: skip

@@ -69,17 +69,18 @@ CPU_BUDGETS = (
                                       "nin-stepped")),
 )  # fmt: skip
 CPU_ARCHS = tuple(name for name, _ in CPU_BUDGETS)
+CPU_SEEDS = (0, 1, 2)  # every entry's, where its budget names none
 
 PROFILES = {
     "full": Profile("full", "d2l's recipe: the entry's epochs, all 60,000 training images, the entry's input size"),
     "cpu": Profile(
         "cpu",
-        "the CPU default: the nine required entries and nin-stepped, 3 seeds (NiN's family 5), the fast recipe, each "
-        "entry on its own budget (below), 224-px models at their smallest input of at least 64 px (VGG-11 at 32); "
-        "accuracy on all 10,000 test images, a result",
+        f"the CPU default: the nine required entries and nin-stepped, {len(CPU_SEEDS)} seeds (NiN's family "
+        f"{len(NIN_BUDGET.seeds)}), the fast recipe, each entry on its own budget (below), 224-px models at their "
+        "smallest input of at least 64 px (VGG-11 at 32); accuracy on all 10,000 test images, a result",
         resolution_224=64,
         recipe="fast",
-        seeds=(0, 1, 2),
+        seeds=CPU_SEEDS,
         archs=CPU_ARCHS,
         evals_per_epoch=2,  # an evaluation of 10,000 images costs AlexNet a third of its training images' time
         against_d2l=False,  # a 100-second budget against d2l's 10 epochs of 60,000 would say "below" of every entry

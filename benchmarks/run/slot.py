@@ -203,20 +203,14 @@ def counted_flops(arch: str, resolution: int) -> int:
 
 @cache
 def _counted_step_flops(arch: str, optimizer: str) -> int:
-    """The optimizer's own FLOPs a step, counted from the network's shapes on the meta device: Muon's Newton-Schulz
-    iterations on the filters it steps (``harness.param_groups``); 0 for SGD and AdamW (elementwise, negligible)."""
-    if optimizer != "muon":
-        return 0
+    """The optimizer's own FLOPs a step (Muon's iterations), counted on the meta device."""
     import torch
 
     import archs
-    from benchmarks.schema.recipe import D2L
-    from benchmarks.train.harness import param_groups
-    from benchmarks.train.muon import newton_schulz_flops
+    from benchmarks.train.harness import optimizer_step_flops
 
     with torch.device("meta"):
-        groups = param_groups(archs.get_entry(arch).build(), D2L, "muon")
-    return newton_schulz_flops([tuple(p.shape) for g in groups if g["kind"] == "muon" for p in g["params"]])
+        return optimizer_step_flops(archs.get_entry(arch).build(), optimizer)
 
 
 def step_flops(config) -> int:

@@ -148,8 +148,14 @@ class ReportFacts:
 
 @dataclass(frozen=True)
 class Reference:
-    """d2l's published numbers for the entry's recipe, copied into the record from the registry's ``archs.Published``
-    (the same fields, a test holds them equal), so that a record is read without the registry."""
+    """Numbers d2l published for the entry's recipe (see shared REFERENCE.md), shown beside ours: a registry entry
+    declares them (``archs.Published`` is this class) and its records carry them, so that a record is read without
+    the registry.
+
+    ``test_acc_low``/``high`` span the builds that converged: a range over ``builds`` builds, or, with
+    ``single_builds``, the only builds there are (each a point, not the ends of a range). Builds that never left
+    chance are kept apart in ``not_converged``, so that a run stuck at chance cannot pass as "within".
+    """
 
     test_acc_low: float
     test_acc_high: float
@@ -187,6 +193,9 @@ class RunRecord:
     run_seconds: float | None = None  # crashed or timeout: how long its process ran
     output_tail: list[str] = field(default_factory=list)  # crashed or timeout: the last lines its process printed
     report: ReportFacts | None = None  # None only in records from before it (``upgrade-records`` adds it)
+    # the optimizer's own FLOPs a step (Muon's Newton-Schulz iterations; 0 for SGD and AdamW), for the time budget;
+    # None where the process never built the model, and in records from before the field (2026-12-04)
+    optimizer_flops: int | None = None
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self):

@@ -179,6 +179,17 @@ def param_groups(model: nn.Module, recipe: TrainRecipe, optimizer: str = "sgd") 
     ]
 
 
+def optimizer_step_flops(model: nn.Module, optimizer: str) -> int:
+    """The optimizer's own FLOPs a step, from the network's shapes (the meta device will do): Muon's Newton-Schulz
+    iterations on the filters it steps; 0 for SGD and AdamW (elementwise, negligible beside a batch's passes)."""
+    if optimizer != "muon":
+        return 0
+    from benchmarks.train.muon import newton_schulz_flops
+
+    groups = param_groups(model, D2L, "muon")
+    return newton_schulz_flops([tuple(p.shape) for g in groups if g["kind"] == "muon" for p in g["params"]])
+
+
 def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
     optimizer = OPTIMIZERS[settings.optimizer](
         param_groups(model, settings.recipe, settings.optimizer), settings.lr, settings.recipe, settings.fast
