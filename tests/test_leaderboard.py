@@ -402,6 +402,19 @@ def test_the_leaderboard_reads_records_alone(tmp_path):
     )
 
 
+def test_the_records_reference_has_the_registrys_published_fields():
+    """records.Reference is a copy of archs.Published (so that records are read without the registry): the same
+    fields, the same defaults, in the same order."""
+    import dataclasses
+
+    import archs
+
+    def shape(kind):
+        return [(f.name, f.default) for f in dataclasses.fields(kind)]
+
+    assert shape(records.Reference) == shape(archs.Published)
+
+
 def test_time_to_train_is_the_step_clock_and_the_warm_up_with_its_compilation_stands_beside_it():
     """A cold compile is a minute of warm-up before seconds of training: "time to train" counts the steps only."""
     import dataclasses

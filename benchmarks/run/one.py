@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 
 import torch
@@ -13,7 +14,7 @@ from benchmarks.measure import machine
 from benchmarks.measure.model_stats import class_map_side, count_params, design_note, forward_flops
 from benchmarks.run.profiles import PROFILES
 from benchmarks.schema.config import RunConfig
-from benchmarks.schema.records import DataInfo, DataParallel, ReportFacts, RunRecord
+from benchmarks.schema.records import DataInfo, DataParallel, Reference, ReportFacts, RunRecord
 from benchmarks.train import distributed
 from benchmarks.train.compute import apply_backend_settings
 from benchmarks.train.harness import Diverged, TrainSettings, optimizer_step_flops, train
@@ -41,7 +42,7 @@ def static_fields(config: RunConfig, data: Dataset, device: str, model=None) -> 
         params=count_params(model) if model is not None else None,
         flops=forward_flops(model, config.resolution) if model is not None else None,
         optimizer_flops=optimizer_step_flops(model, config.optimizer) if model is not None else None,
-        reference=entry.published,
+        reference=Reference(**dataclasses.asdict(entry.published)) if entry.published else None,
         env=machine.fingerprint(device), data=DataInfo(**data.describe()),
         report=report_facts(config, entry, shapes=model is not None),
     )  # fmt: skip

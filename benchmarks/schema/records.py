@@ -148,14 +148,9 @@ class ReportFacts:
 
 @dataclass(frozen=True)
 class Reference:
-    """Numbers d2l published for the entry's recipe (see shared REFERENCE.md), shown beside ours: a registry entry
-    declares them (``archs.Published`` is this class) and its records carry them, so that a record is read without
-    the registry.
-
-    ``test_acc_low``/``high`` span the builds that converged: a range over ``builds`` builds, or, with
-    ``single_builds``, the only builds there are (each a point, not the ends of a range). Builds that never left
-    chance are kept apart in ``not_converged``, so that a run stuck at chance cannot pass as "within".
-    """
+    """d2l's published numbers for the entry's recipe, copied into the record from the registry's ``archs.Published``
+    (the same fields, a test holds them equal), so that a record is read without the registry (and the registry,
+    which imports nothing of ``benchmarks``, declares its own)."""
 
     test_acc_low: float
     test_acc_high: float
