@@ -100,12 +100,10 @@ def main() -> None:
     times = {name: [] for name in contenders}
     for _ in range(args.repeats):  # interleaved, so that the machine's drift falls on both alike
         for name, (_, opt) in contenders.items():
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
+            harness.synchronize(args.device)
             start = time.perf_counter()
             opt.step()
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
+            harness.synchronize(args.device)
             times[name].append(time.perf_counter() - start)
     print(f"{machine.machine_slug(args.device)}, torch {torch.__version__}, {args.arch} at {args.resolution} px, "
           f"batch {args.batch}, Newton-Schulz in {path.muon_precision}, {args.repeats} steps each, interleaved")  # fmt: skip

@@ -245,19 +245,11 @@ def test_the_plan_counts_muons_flops_a_step_as_torchs_flop_counter_counts_one_st
     MuonWithAdamW on NiN's filters (the matrix products of the Newton-Schulz iterations); an SGD run's are none."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    import archs
-    from benchmarks.schema.recipe import D2L
-    from benchmarks.train import harness
-    from benchmarks.train.muon import MuonWithAdamW, newton_schulz_flops, orthogonalize
+    from benchmarks.train.muon import newton_schulz_flops, orthogonalize
+    from tests.counted_by_torch import muon_step_flops
     from tests.records_by_hand import make_config
 
-    model = archs.get_model("nin")
-    opt = MuonWithAdamW(harness.param_groups(model, D2L, "muon"), lr=0.01)
-    for p in model.parameters():
-        p.grad = torch.randn_like(p)
-    with FlopCounterMode(display=False) as counter:
-        opt.step()
-    assert slot.step_flops(make_config("nin", 0, optimizer="muon")) == counter.get_total_flops() > 10e9
+    assert slot.step_flops(make_config("nin", 0, optimizer="muon")) == muon_step_flops("nin") > 10e9
     assert slot.step_flops(make_config("nin", 0)) == 0
     shapes = [(48, 2, 3, 3), (8, 4, 3, 3)]  # NiN's filter matrices are all wide: a tall one too (48 x 18)
     with FlopCounterMode(display=False) as counter:

@@ -79,7 +79,8 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
     rates = [
         (r.final.wall_seconds - (r.final.warmup_seconds or 0.0))
         / _work(r.config, r.flops, r.data.train_examples, r.data.test_examples,
-                planned_optimizer_flops(r.config, [r, *finished], step_flops))
+                r.optimizer_flops if r.optimizer_flops is not None else
+                planned_optimizer_flops(r.config, finished, step_flops))
         for r in scaled
     ]  # fmt: skip
     flops = planned_flops(config, finished) or flops

@@ -122,7 +122,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         states = [self.state[p] for p in params]
         beta1, beta2 = group["betas"]
-        adamw([p for p in params], [p.grad for p in params], [s["exp_avg"] for s in states],
+        adamw(params, [p.grad for p in params], [s["exp_avg"] for s in states],
               [s["exp_avg_sq"] for s in states], [], [s["step"] for s in states], **self.adamw_impl, amsgrad=False,
               beta1=beta1, beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
               maximize=False)  # fmt: skip
