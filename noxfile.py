@@ -32,7 +32,7 @@ TORCH_BUILDS = {
 }
 # the slot's own code, and the harness and recipes it trains with (Muon: the fast recipe's NiN step)
 SLOT_TESTS = ["tests/test_slot.py", "tests/test_timing_promises.py", "tests/test_gpu_check.py", "tests/test_harness.py",
-              "tests/test_recipes.py"]  # fmt: skip
+              "tests/test_recipes.py", "tests/test_stacked.py"]  # fmt: skip
 TEST_DEPS = PROJECT["optional-dependencies"]["test"]
 CLUSTER_DEPS = PROJECT["optional-dependencies"]["cluster"]  # the cluster tests run on a real one-node SLURM
 VERSIONS = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+from dataclasses import replace
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from benchmarks.run.profiles import PROFILES, profile_resolution
 from benchmarks.schema.compute import ComputePath
 from benchmarks.train.compute import autocast
 from benchmarks.train.harness import Trainer, TrainSettings, synchronize
+from benchmarks.train.stacked import STACKED_SEEDS, StackedTrainer
 
 WARMUP_STEPS = 3
 MATMUL_SIDE = {"cuda": 8192, "cpu": 2048}
@@ -82,15 +84,16 @@ def steps_per_round(device: str) -> int:
     return 10 if device.startswith("cuda") else 1
 
 
-def measure(benchmark, fn, info: dict, kind: str, passes: int, device: str) -> None:
+def measure(benchmark, fn, info: dict, kind: str, passes: int, device: str, seeds: int = 1) -> None:
     """Warm ``fn`` up, time it, and store examples/sec and model FLOPs/sec (``passes`` forwards per example).
-    ``fn`` runs ``steps_per_round(device)`` steps and synchronizes once."""
+    ``fn`` runs ``steps_per_round(device)`` steps and synchronizes once; a step trains ``seeds`` networks, each on
+    a batch of its own, and examples/sec counts every seed's."""
     for _ in range(WARMUP_STEPS):
         fn()
     steps = steps_per_round(device)
-    benchmark.extra_info.update(info, kind=kind, steps_per_round=steps)
+    benchmark.extra_info.update(info, kind=kind, steps_per_round=steps, seeds=seeds)
     benchmark.pedantic(fn, rounds=rounds_for(device), iterations=1)
-    eps = steps * info["batch_size"] / benchmark.stats.stats.median  # the median, as for the matmul rate
+    eps = steps * seeds * info["batch_size"] / benchmark.stats.stats.median  # the median, as for the matmul rate
     benchmark.extra_info["examples_per_sec"] = eps
     benchmark.extra_info["model_flops_per_sec"] = passes * info["forward_flops_per_example"] * eps
 
@@ -146,3 +149,28 @@ def test_matmul_peak(benchmark, device, fast, clean_device):
                                 statistic="median round, for the steps and the matrix products alike")  # fmt: skip
     benchmark.pedantic(matmuls, rounds=rounds_for(device) + 2, iterations=1)
     benchmark.extra_info["flops_per_sec"] = 2 * n**3 * repeats / benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("seeds", (1, STACKED_SEEDS))
+@pytest.mark.parametrize("name", selected(None))
+def test_chapter_step(benchmark, name, seeds, device, fast, pytestconfig, clean_device):
+    """The step the slot's chapter runs (eager: the defaults less compilation), one seed against ``STACKED_SEEDS``
+    seeds stacked in one step (``benchmarks.train.stacked``), examples/sec of all its seeds together: stacking
+    would pay for the chapter where the stacked rate is above the single one."""
+    chosen = pytestconfig.getoption("--bench-stack")
+    if not chosen or name not in selected(chosen):
+        pytest.skip("not selected by --bench-stack")
+    eager = replace(fast, compile=False)
+    trainer, x, y, info = make_case(name, device, pytestconfig, eager)
+    if seeds > 1:
+        g = torch.Generator().manual_seed(1)
+        x = torch.rand(seeds, *x.shape, generator=g).to(device)
+        y = torch.randint(0, 10, (seeds, len(y)), generator=g).to(device)
+        trainer = StackedTrainer(archs.get_entry(name).build, settings_for(device, eager), tuple(range(seeds)))
+
+    def step():
+        for _ in range(steps_per_round(device)):
+            trainer.step(x, y)
+        synchronize(device)
+
+    measure(benchmark, step, info, "chapter_step", passes=3, device=device, seeds=seeds)

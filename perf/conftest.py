@@ -29,6 +29,8 @@ def pytest_addoption(parser):
                     help="input side for every model (default: each entry's own on CUDA, the smoke profile's on CPU)")  # fmt: skip
     group.addoption("--bench-batch", type=int, default=None, help="batch size (default: each entry's recipe)")
     group.addoption("--bench-arch", default=None, help="shell pattern: benchmark only these architectures")
+    group.addoption("--bench-stack", default=None, help="shell pattern: the architectures whose eager step is timed "
+                    "one seed against seeds stacked (test_chapter_step; default: none)")  # fmt: skip
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,6 +32,7 @@ from benchmarks.measure import machine  # noqa: E402
 from benchmarks.schema.recipe import FAST  # noqa: E402
 from benchmarks.train import harness  # noqa: E402
 from benchmarks.train.compute import DTYPES, compute_defaults  # noqa: E402
+from perf.dispatch import dispatched  # noqa: E402
 
 
 def muon_at(commit: str):
@@ -45,22 +45,6 @@ def muon_at(commit: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def dispatched(opt) -> int:
-    """The outermost aten operations of one ``opt.step()`` (those no other aten operation called)."""
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        opt.step()
-
-    def outermost(event) -> bool:
-        parent = event.cpu_parent
-        while parent is not None:
-            if parent.name.startswith("aten::"):
-                return False
-            parent = parent.cpu_parent
-        return True
-
-    return sum(1 for e in prof.events() if e.name.startswith("aten::") and outermost(e))
 
 
 def main() -> None:
@@ -111,7 +95,7 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, (_, opt) in contenders.items():
         ts = times[name]
-        print(f"| {name} | {dispatched(opt)} | {1e3 * statistics.median(ts):.1f} | {1e3 * min(ts):.1f} |")
+        print(f"| {name} | {dispatched(opt.step)} | {1e3 * statistics.median(ts):.1f} | {1e3 * min(ts):.1f} |")
     print(f"largest parameter difference after one step, relative to the parameter's largest value: {diff:.1e}")
 
 

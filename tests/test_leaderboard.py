@@ -280,6 +280,24 @@ def test_step_throughput_table_uses_the_newest_run_and_its_own_peak(tmp_path):
     assert list(step_throughput.latest_per_device(tmp_path / "n")) == ["gpu-y-slug"]  # by machine, when saved
 
 
+def test_step_throughput_table_puts_the_stacked_seeds_beside_one_eager_seed(tmp_path):
+    saved_benchmark_run(tmp_path, "GPU X", "2026-01-01T00:00:00", eps=10_000.0)
+    data = json.loads((tmp_path / "2026-01-01T00:00:00.json").read_text())
+    for seeds, eps in ((3, 21_000.0), (1, 8_000.0)):  # the stacked one first: the column order must not follow it
+        data["benchmarks"].append({"name": f"chapter_step[nin-{seeds}]", "stats": {"mean": 1.0}, "extra_info": {
+            "kind": "chapter_step", "arch": "nin", "resolution": 224, "batch_size": 128, "precision": "bf16",
+            "seeds": seeds, "examples_per_sec": eps}})  # fmt: skip
+    markdown, note = step_throughput.table(data)
+    header = markdown.splitlines()[0]
+    assert header.index("eager train examples/s") < header.index("eager, 3 seeds stacked")
+    cells = [c.strip() for c in row_of(markdown, "nin").split("|")]
+    names = [c.strip() for c in header.split("|")]
+    assert cells[names.index("eager train examples/s")] == "8,000"
+    assert cells[names.index("eager, 3 seeds stacked")] == "21,000"
+    assert cells[names.index("train examples/s")] == "10,000"  # the compiled step's, untouched
+    assert "seeds stacked in one step" in note
+
+
 def test_committed_leaderboard_is_what_the_committed_records_give(tmp_path, monkeypatch):
     """results/LEADERBOARD.md and the README block are generated, never edited: regenerating changes nothing."""
     import shutil

@@ -61,7 +61,16 @@ def test_a_run_that_does_not_fit_is_left_out_and_a_shorter_one_after_it_still_st
     runs = [slot.Planned(name, False, s) for name, s in (("a", 40.0), ("b", 50.0), ("c", 15.0), ("d", 30.0))]
     chosen, left_out = slot.fit([slot.Planned("done", True, 0.0), *runs], 60.0)
     assert [p.config for p in chosen] == ["a", "c"] and [p.config for p in left_out] == ["b", "d"]
-    assert slot.bench_fit(("nin", "alexnet", "vgg11"), "cuda", 20 + 2 * 90 + 5) == (("nin", "alexnet"), ("vgg11",))
+    throughput = next(s for s in slot.steps(slot.GPU) if s.benchmarks)
+    costs = slot.bench_costs(throughput, "cuda")  # compiled nin, alexnet, vgg11 (90 s each), then stacked ones (30 s)
+    assert [(what, a) for what, a, _ in costs[:4]] == [("compiled", "nin"), ("compiled", "alexnet"),
+                                                        ("compiled", "vgg11"), ("stacked", "lenet")]  # fmt: skip
+    chosen, left_out = slot.bench_fit(costs, "cuda", 20 + 2 * 90 + 5)
+    assert [a for _, a, _ in chosen] == ["nin", "alexnet"] and len(left_out) == len(costs) - 2
+    chosen, _ = slot.bench_fit(costs, "cuda", 20 + 3 * 90 + 30 + 5)
+    argv = slot.bench_argv(("nin", "alexnet", "vgg11"), "s", "cuda", (), ("lenet",))
+    assert [a for _, a, _ in chosen][-1] == "lenet" and "train_step or matmul_peak or chapter_step" in argv
+    assert argv[argv.index("--bench-stack") + 1] == "lenet"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="plans for a GPU that is not here")
@@ -127,6 +136,7 @@ def test_the_rehearsal_returns_every_phase_in_one_bundle_that_a_lent_machine_giv
     benches = [json.loads(v) for k, v in packed.items() if k.startswith("benchmarks/")]
     names = {b["name"] for run in benches for b in run["benchmarks"]}
     assert {"test_train_step[nin]", "test_matmul_peak"} <= names  # the throughput step
+    assert {"test_chapter_step[lenet-1]", "test_chapter_step[lenet-3]"} <= names  # one seed, and three stacked
     summary = (out / bundle.SUMMARY).read_text()
     assert f"{len(records)} records:" in summary and "bench test_train_step[nin]" in summary
     plan = json.loads(packed["slot.json"])

@@ -137,12 +137,12 @@ class Slot:
         total, costs, start = 0.0, [], slot.START_SECONDS[self.t.kind]
         for i, step in enumerate(slot.steps(self.scale), 1):
             if step.benchmarks:
-                seconds = start + slot.BENCH_SECONDS[self.t.kind] * len(step.archs)
-                lines.append(
-                    f"  step {i} [{step.phase}] {step.label} ({', '.join(step.archs)}): about {seconds:,.0f} s"
-                )
+                each = slot.bench_costs(step, self.t.kind)
+                seconds = start + sum(c for _, _, c in each)
+                what = ", ".join(step.archs) + (f"; stacked: {', '.join(step.stack)}" if step.stack else "")
+                lines.append(f"  step {i} [{step.phase}] {step.label} ({what}): about {seconds:,.0f} s")
                 total += seconds
-                costs.append((i, start, [slot.BENCH_SECONDS[self.t.kind]] * len(step.archs)))
+                costs.append((i, start, [c for _, _, c in each]))
                 continue
             planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), finished, self.t, self.done)
             todo = [p for p in planned if not p.done]
@@ -196,15 +196,17 @@ class Slot:
         name = f"step {i} [{step.phase}] {step.label}"
         left = self.left() - slot.START_SECONDS[self.t.kind]
         if step.benchmarks:
-            archs, left_out = slot.bench_fit(step.archs, self.t.kind, self.left())
+            chosen, left_out = slot.bench_fit(slot.bench_costs(step, self.t.kind), self.t.kind, self.left())
             if left_out:
-                self.log(f"{name}: {', '.join(left_out)} left out: {slot.BENCH_SECONDS[self.t.kind]:g} s each, "
+                self.log(f"{name}: left out: {', '.join(f'{a} {what} ({s:g} s)' for what, a, s in left_out)}; "
                          f"{max(self.left(), 0):,.0f} s left")  # fmt: skip
-            if not archs:
+            if not chosen:
                 return {"step": name, "status": "skipped: does not fit", "seconds": 0.0}
+            archs = tuple(a for what, a, _ in chosen if what == "compiled")
+            stack = tuple(a for what, a, _ in chosen if what == "stacked")
             storage = (self.work / "benchmarks" / self.t.slug).resolve()
             command = [sys.executable, "-m", "pytest",
-                       *slot.bench_argv(archs, str(storage), self.t.device, step.flags)]  # fmt: skip
+                       *slot.bench_argv(archs, str(storage), self.t.device, step.flags, stack)]  # fmt: skip
         else:
             planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), self.finished(), self.t,
                                    self.done)  # fmt: skip

@@ -37,7 +37,7 @@ def latest_per_device(folder: Path, warn=None, aliases: dict[str, str] | None = 
                 warn(f"skipping unreadable benchmark file {path}")
             continue
         kinds = {b.get("extra_info", {}).get("kind") for b in data["benchmarks"]}
-        if not kinds & {"train_step", "inference"}:
+        if not kinds & {"train_step", "inference", "chapter_step"}:
             continue
         info = data.get("machine_info", {})
         device = info.get("cnn_bench_machine") or (aliases or {}).get(
@@ -47,6 +47,10 @@ def latest_per_device(folder: Path, warn=None, aliases: dict[str, str] | None = 
         if device not in newest or stamp > newest[device][:2]:
             newest[device] = (*stamp, data)
     return {device: entry[2] for device, entry in sorted(newest.items())}
+
+
+def chapter_column(seeds: int) -> str:
+    return "eager train examples/s" if seeds == 1 else f"eager, {seeds} seeds stacked"
 
 
 def table(data: dict) -> tuple[str, str]:
@@ -59,8 +63,9 @@ def table(data: dict) -> tuple[str, str]:
     fast = machine.get("compute_defaults") or {}
     rows: dict[str, dict] = {}
     vendor_notes = set()
+    stacked = []  # the chapter's eager step's columns, in the order the seeds were timed
     for info in infos:
-        if info.get("kind") not in ("train_step", "inference"):
+        if info.get("kind") not in ("train_step", "inference", "chapter_step"):
             continue
         precision = info.get("precision", "?")
         row = rows.setdefault(info["arch"], {
@@ -68,6 +73,11 @@ def table(data: dict) -> tuple[str, str]:
             "precision": precision,
         })  # fmt: skip
         eps, flops = info.get("examples_per_sec"), info.get("model_flops_per_sec")
+        if info["kind"] == "chapter_step":
+            column = chapter_column(info.get("seeds", 1))
+            stacked += [column] if column not in stacked else []
+            row[column] = f"{eps:,.0f}" if eps else ""
+            continue
         prefix = "train" if info["kind"] == "train_step" else "inference"
         row[f"{prefix} examples/s"] = f"{eps:,.0f}" if eps else ""
         if info["kind"] == "train_step" and flops:
@@ -79,6 +89,7 @@ def table(data: dict) -> tuple[str, str]:
             row["% of measured matmul"] = f"{100 * flops / measured:.0f}%" if measured else ""
     columns = ["architecture", "input", "batch", "precision", "train examples/s", "inference examples/s",
                "train TFLOP/s"] + (["MFU (vendor peak)"] if vendor_notes else []) + ["% of measured matmul"]  # fmt: skip
+    columns += sorted(stacked, key=lambda c: c != chapter_column(1))
     frame = pd.DataFrame([rows[k] for k in sorted(rows)], columns=columns).fillna("")
     statistic = matmul.get("statistic") or "mean step time, fastest matmul round (saved before the median was used)"
     note = (
@@ -90,5 +101,7 @@ def table(data: dict) -> tuple[str, str]:
            else "No MFU: no vendor peak for this device (a CPU's depends on clocks a VM does not report). ")
         + "% of measured matmul divides it by the square matrix product measured in the same run"
         + (f" ({measured / 1e12:.2f} TFLOP/s), which convolutions can beat." if measured else " (not measured).")
+        + (" Eager: the chapter's step, compilation off, one seed and seeds stacked in one step "
+           "(benchmarks/train/stacked.py), the examples of all its seeds a second." if stacked else "")
     )  # fmt: skip
     return frame.to_markdown(index=False, disable_numparse=True), note

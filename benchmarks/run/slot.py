@@ -8,7 +8,8 @@ A slot is minutes of a lent GPU, in commands of at most ten minutes. Its steps c
    full VGG-11 (ten times any other entry's FLOPs);
 2. NiN with the fast recipe at 224 px, three seeds: its time to 0.90 on the step clock;
 3. step throughput and MFU (pytest-benchmark, compiled: the only step that compiles, so cold compilation cannot eat
-   the chapter's minutes);
+   the chapter's minutes); then, eager, the chapter's step of one seed against three stacked in one step
+   (``benchmarks.train.stacked``): whether stacking the seeds would fill the GPU better, for later slots;
 4. full VGG-11's seeds 1 and 2, the least valuable runs.
 
 The chapter runs eager, with cuDNN autotuning, bf16 and channels-last (the machine's defaults less compilation):
@@ -38,6 +39,7 @@ ASSUMED_GPU = "NVIDIA H200"  # what --dry-run plans for on a machine without a G
 START_SECONDS = {"cuda": 20.0, "cpu": 15.0}  # a step's process: python, torch, the data, the machine's facts
 WARMUP_SECONDS = {"cuda": 5.0, "cpu": 1.0}  # an eager run's warm-up: cuDNN autotuning, first allocations
 BENCH_SECONDS = {"cuda": 90.0, "cpu": 15.0}  # one model's throughput benchmark: compiled cold on CUDA
+STACK_SECONDS = {"cuda": 30.0, "cpu": 10.0}  # one model's eager step, one seed and seeds stacked (no compilation)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Scale:
     fast_seeds: tuple[int, ...]
     bench_archs: tuple[str, ...]  # the throughput benchmarks' entries, in the order they are kept
     bench_flags: tuple[str, ...]
+    stack_archs: tuple[str, ...]  # the entries whose eager step is timed one seed against seeds stacked
 
 
 GPU = Scale(
@@ -57,6 +60,7 @@ GPU = Scale(
     fast_seeds=(0, 1, 2),
     bench_archs=("nin", "alexnet", "vgg11"),
     bench_flags=(),
+    stack_archs=("lenet", "nin"),  # the smallest step (launches, if any is) and the NiN family's, most of the chapter
 )
 REHEARSAL = Scale(  # the cpu profile's input sides (224-px entries at 64, VGG-11 at 32), a hundred-odd images
     chapter=("--profile", "cpu", "--recipe", "d2l", "--train-subset", "128", "--test-subset", "128", "--epochs", "1"),
@@ -64,6 +68,7 @@ REHEARSAL = Scale(  # the cpu profile's input sides (224-px entries at 64, VGG-1
     fast_seeds=(0,),
     bench_archs=("nin", "lenet"),
     bench_flags=("--bench-resolution", "67", "--bench-batch", "32"),
+    stack_archs=("lenet",),
 )
 
 
@@ -75,6 +80,7 @@ class Step:
     seed: int | None = None  # a run step's one seed (None: the benchmarks)
     seeds: tuple[int, ...] = ()  # nin-fast: its seeds, one step
     flags: tuple[str, ...] = ()
+    stack: tuple[str, ...] = ()  # throughput: the entries of the stacked-seeds comparison, after the compiled ones
 
     @property
     def benchmarks(self) -> bool:
@@ -89,7 +95,13 @@ def steps(scale: Scale) -> list[Step]:
         Step("chapter", "seed 1 of all but full VGG-11", rest, seed=1, flags=scale.chapter),
         Step("chapter", "seed 2 of all but full VGG-11", rest, seed=2, flags=scale.chapter),
         Step("nin-fast", "NiN, the fast recipe: time to 0.90", ("nin",), seeds=scale.fast_seeds, flags=scale.fast),
-        Step("throughput", "step throughput and MFU, compiled", scale.bench_archs, flags=scale.bench_flags),
+        Step(
+            "throughput",
+            "step throughput and MFU, compiled; eager seeds stacked",
+            scale.bench_archs,
+            flags=scale.bench_flags,
+            stack=scale.stack_archs,
+        ),
         Step("chapter", "seeds 1 and 2 of full VGG-11", (HEAVIEST,), seeds=(1, 2), flags=scale.chapter),
     ]
 
@@ -156,12 +168,15 @@ def run_argv(step: Step, archs: tuple[str, ...], work: str, device: str, data: l
             "--arch", *archs, "--seeds", *map(str, seeds), *data]  # fmt: skip
 
 
-def bench_argv(archs: tuple[str, ...], storage: str, device: str, flags: tuple[str, ...]) -> list[str]:
-    """``python -m pytest`` arguments of the throughput step: the training-step benchmarks of ``archs`` and the
-    matrix-product rate, saved as pytest-benchmark JSON (saved on SIGTERM too: ``perf/conftest.py``)."""
-    return ["perf/bench_throughput.py", "-q", "-k", "train_step or matmul_peak", "--bench-device", device,
-            "--bench-arch", ",".join(archs), *flags, f"--benchmark-storage=file://{storage}",
-            "--benchmark-autosave"]  # fmt: skip
+def bench_argv(archs: tuple[str, ...], storage: str, device: str, flags: tuple[str, ...],
+               stack: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
+    """``python -m pytest`` arguments of the throughput step: the compiled training-step benchmarks of ``archs``,
+    the matrix-product rate, and the eager step of ``stack``'s entries, one seed and seeds stacked; saved as
+    pytest-benchmark JSON (saved on SIGTERM too: ``perf/conftest.py``)."""
+    chosen = (["train_step"] if archs else []) + ["matmul_peak"] + (["chapter_step"] if stack else [])
+    return ["perf/bench_throughput.py", "-q", "-k", " or ".join(chosen), "--bench-device", device,
+            *(["--bench-arch", ",".join(archs)] if archs else []), *(["--bench-stack", ",".join(stack)] if stack else []),
+            *flags, f"--benchmark-storage=file://{storage}", "--benchmark-autosave"]  # fmt: skip
 
 
 @cache
@@ -254,11 +269,21 @@ def fit(planned: list[Planned], seconds_left: float) -> tuple[list[Planned], lis
     return chosen, left_out
 
 
-def bench_fit(archs: tuple[str, ...], kind: str, seconds_left: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The throughput step's entries that fit (in their order of value), and those left out."""
-    each = BENCH_SECONDS[kind]
-    n = max(0, min(len(archs), int((seconds_left - START_SECONDS[kind]) // each)))
-    return archs[:n], archs[n:]
+def bench_costs(step: Step, kind: str) -> list[tuple[str, str, float]]:
+    """The throughput step's benchmarks in their order of value, (what, entry, seconds): the compiled steps, then
+    the stacked-seeds comparisons."""
+    return ([("compiled", a, BENCH_SECONDS[kind]) for a in step.archs]
+            + [("stacked", a, STACK_SECONDS[kind]) for a in step.stack])  # fmt: skip
+
+
+def bench_fit(costs: list[tuple[str, str, float]], kind: str, seconds_left: float):
+    """(the throughput step's benchmarks that fit, those left out): the longest run of them, in their order of
+    value, whose seconds fit in what is left after the step's process starts."""
+    room, n = seconds_left - START_SECONDS[kind], 0
+    while n < len(costs) and costs[n][2] <= room:
+        room -= costs[n][2]
+        n += 1
+    return costs[:n], costs[n:]
 
 
 def forecast(costs: list[tuple[int, float, list[float]]], budgets: list[float]) -> list[tuple[int, float, list[int]]]:
