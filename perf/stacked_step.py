@@ -62,7 +62,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{machine.machine_slug(args.device)}, torch {torch.__version__}, {args.seeds} seeds, eager, "
           f"{args.repeats} steps each, interleaved; ms: all the seeds' steps")  # fmt: skip
-    print("| entry | input | batch | precision | seeds | operations | median ms | min ms | stacked / one after another |")
+    print(
+        "| entry | input | batch | precision | seeds | operations | median ms | min ms | stacked / one after another |"
+    )
     print("|---|---:|---:|---|---|---:|---:|---:|---:|")
     for arch in args.arch:
         for precision in args.precision:

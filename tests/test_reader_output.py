@@ -70,6 +70,42 @@ def test_the_headline_prefers_a_gpu_and_gives_one_row_per_architecture(tmp_path)
     assert "0.870 ± 0.127 (n=2) ¹" in nin and "- ¹ not counted: 1 diverged (epoch 2)" in block
 
 
+def recipe_runs(folder, arch, recipe, accs):
+    """``arch``'s seeds under ``recipe`` ("d2l" or "fast"), one record per accuracy."""
+    from benchmarks.schema.recipe import FAST
+
+    for seed, acc in enumerate(accs):
+        config, record = make_record(arch, seed, acc, 1_000.0)
+        if recipe == "fast":
+            config = dataclasses.replace(config, recipe=FAST.parts, optimizer=FAST.optimizer, lr=FAST.lr,
+                                         batch_size=FAST.batch_size)  # fmt: skip
+        write(folder, config, dataclasses.replace(record, config=config))
+
+
+def test_the_headline_names_its_one_recipe_under_the_table_not_in_a_row(tmp_path):
+    """LeNet and NiN also have d2l-recipe runs at chance in the group, so the group's tables must tell the two
+    apart ("lenet (fast)"); the headline shows one row an entry, all of the fast recipe, which its text names: a row
+    called "lenet (fast)" beside a plain "nin-no-1x1" would say that only some entries had the fast recipe."""
+    for arch in ("lenet", "nin"):
+        recipe_runs(tmp_path, arch, "d2l", [0.10, 0.10])
+    for arch, accs in (("lenet", [0.89, 0.90]), ("nin", [0.86, 0.87]), ("nin-no-1x1", [0.88, 0.88])):
+        recipe_runs(tmp_path, arch, "fast", accs)
+    groups = summary.groups(records.read_records(tmp_path))
+    _, rows = summary.headline(groups)
+    assert [s.label for s in rows] == ["lenet", "nin-no-1x1", "nin"]
+    block = leaderboard.readme_block(groups)
+    assert "| lenet " in block and "(fast) " not in block.split("Recipe:")[0]
+    assert "lenet (fast)" in leaderboard.render(groups).split("## Every machine")[1]  # the group's tables keep it
+
+
+def test_a_headline_of_two_recipes_keeps_each_rows_recipe(tmp_path):
+    recipe_runs(tmp_path, "lenet", "d2l", [0.10, 0.10])
+    recipe_runs(tmp_path, "lenet", "fast", [0.89, 0.90])
+    recipe_runs(tmp_path, "nin", "d2l", [0.86, 0.87])  # nin has only d2l's recipe here: the headline mixes two
+    _, rows = summary.headline(summary.groups(records.read_records(tmp_path)))
+    assert sorted(s.label for s in rows) == ["lenet (fast)", "nin"]
+
+
 def export(tmp_path, capsys, fmt):
     assert cli.main(["leaderboard", "--runs", str(tmp_path), "--format", fmt]) == 0
     return capsys.readouterr().out
@@ -211,7 +247,9 @@ def test_help_shows_each_default_once_and_describe_exports_its_table(capsys):
 
 def test_a_pandas_round_trip_of_the_runs_csv_gives_the_headlines_means_and_intervals(capsys):
     """The committed records exported one row a run, summarised again by pandas and scipy alone (mean and the
-    Student-t 95% half width over the counted runs) give the README headline's figures to its printed precision."""
+    Student-t 95% half width over the counted runs) give the README headline's figures to its printed precision.
+    A row is found as a reader finds it: its entry, and the recipe the text under the table names (or the row's
+    own, where the headline has two)."""
     import re
     from pathlib import Path
 
@@ -228,12 +266,15 @@ def test_a_pandas_round_trip_of_the_runs_csv_gives_the_headlines_means_and_inter
     mine = runs[(runs.machine == machine) & (runs.profile == profile) & (runs.precision == precision) & runs.counted]
     block = readme.split("<!-- leaderboard:start")[1].split("<!-- leaderboard:end")[0]
     rows = [line for line in block.splitlines() if re.match(r"\| (rank|=?\d)", line)]
+    named = re.findall(r"Recipe: ([\w\[\]=.,]+)\s+\(batch", block)
     assert len(rows) >= 9
     for line in rows[1:]:  # the header first
         cells = [c.strip() for c in line.strip("|").split("|")]
         label = re.sub(r"[\u00b9\u00b2\u00b3\u2070-\u2079 ]+$", "", cells[1])  # after the rank
+        arch, _, tag = label.partition(" (")
+        recipe = tag.rstrip(")") if tag else named[0]
         mean, half, n = re.search(r"([0-9.]+) ± ([0-9.]+) \(n=(\d+)\)", line).groups()
-        accs = mine[mine.label == label].test_acc
+        accs = mine[(mine.arch == arch) & (mine.recipe == recipe)].test_acc
         assert len(accs) == int(n), label
         t = scipy_stats.t.ppf(0.975, len(accs) - 1) * accs.std(ddof=1) / len(accs) ** 0.5
         assert (f"{accs.mean():.3f}", f"{t:.3f}") == (mean, half), label

@@ -341,4 +341,18 @@ def headline(groups: list[Group]) -> tuple[Group, list] | None:
     for s in best.summary.itertuples():
         if s.n_learned and (s.arch not in rows or (s.n_learned, s.n_ok) > (rows[s.arch].n_learned, rows[s.arch].n_ok)):
             rows[s.arch] = s
-    return best, sorted(rows.values(), key=lambda s: (-s.test_acc, s.arch))
+    chosen = sorted(rows.values(), key=lambda s: (-s.test_acc, s.arch))
+    if len({s.first.recipe_name for s in chosen}) == 1:  # the text under the table names it: no row repeats it
+        chosen = [s._replace(label=headline_label(s)) for s in chosen]
+    return best, chosen
+
+
+def headline_label(s) -> str:
+    """A headline row's name where every row has one recipe: the entry (one row each, so no configuration id),
+    with what still sets it apart from the recipe's other runs (data parallel, an out-of-memory retry)."""
+    world = int(s.first.world_size)
+    return (
+        s.arch
+        + (f" (ddp x{world})" if world > 1 else "")
+        + (f" (OOM retry: batch {int(s.first.batch_used)})" if s.first.oom_retried else "")
+    )
