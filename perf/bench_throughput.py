@@ -1,5 +1,6 @@
 """pytest-benchmark: steady-state training-step and inference throughput of every registry entry, and the
-device's matrix-product peak measured in the same run, from which the leaderboard computes MFU.
+device's matrix-product peak measured in the same run, from which the leaderboard computes MFU; with
+``--bench-stack``, the chapter's eager step of one seed against three stacked in one step (``test_chapter_step``).
 
 Run: ``pytest perf/bench_throughput.py --benchmark-autosave``
 (``nox -s bench`` runs it with the results under ``results/benchmarks`` and compares against the last save).

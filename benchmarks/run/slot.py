@@ -277,13 +277,10 @@ def bench_costs(step: Step, kind: str) -> list[tuple[str, str, float]]:
 
 
 def bench_fit(costs: list[tuple[str, str, float]], kind: str, seconds_left: float):
-    """(the throughput step's benchmarks that fit, those left out): the longest run of them, in their order of
-    value, whose seconds fit in what is left after the step's process starts."""
-    room, n = seconds_left - START_SECONDS[kind], 0
-    while n < len(costs) and costs[n][2] <= room:
-        room -= costs[n][2]
-        n += 1
-    return costs[:n], costs[n:]
+    """(the throughput step's benchmarks that fit, those left out), by ``fit``'s rule in their order of value, in
+    what is left after the step's process starts."""
+    chosen, left_out = fit([Planned(c, False, c[2]) for c in costs], seconds_left - START_SECONDS[kind])
+    return [p.config for p in chosen], [p.config for p in left_out]
 
 
 def forecast(costs: list[tuple[int, float, list[float]]], budgets: list[float]) -> list[tuple[int, float, list[int]]]:
