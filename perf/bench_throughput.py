@@ -21,6 +21,7 @@ import archs
 from benchmarks.measure.model_stats import forward_flops
 from benchmarks.run.profiles import PROFILES, profile_resolution
 from benchmarks.schema.compute import ComputePath
+from benchmarks.schema.peaks import TRAIN_PASSES
 from benchmarks.train.compute import autocast
 from benchmarks.train.harness import Trainer, TrainSettings, synchronize
 from benchmarks.train.stacked import STACKED_SEEDS, StackedTrainer
@@ -110,8 +111,7 @@ def test_train_step(benchmark, name, device, fast, pytestconfig, clean_device):
             trainer.step(x, y)
         synchronize(device)
 
-    # a training step costs about 3 forward passes: the forward, and a backward twice as expensive
-    measure(benchmark, step, info, "train_step", passes=3, device=device)
+    measure(benchmark, step, info, "train_step", passes=TRAIN_PASSES, device=device)
 
 
 @pytest.mark.parametrize("name", selected(None))
@@ -174,4 +174,4 @@ def test_chapter_step(benchmark, name, seeds, device, fast, pytestconfig, clean_
             trainer.step(x, y)
         synchronize(device)
 
-    measure(benchmark, step, info, "chapter_step", passes=3, device=device, seeds=seeds)
+    measure(benchmark, step, info, "chapter_step", passes=TRAIN_PASSES, device=device, seeds=seeds)

@@ -158,6 +158,26 @@ def test_a_preempted_job_is_requeued_and_its_run_recorded_once(slurm, tmp_path):
     assert "this job is preempted" in log  # submitit's handler took it as a preemption, not a timeout
 
 
+def test_the_watcher_waits_through_a_preempted_jobs_grace_time_and_says_it_was_requeued(tmp_path, monkeypatch):
+    """squeue(1)'s job state codes: SIGNALING ("job is being signaled") comes between RUNNING and the requeue of a
+    preempted job with a grace time; the job has not ended there. The states, polled one by one, as squeue gives
+    them (no cluster needed)."""
+    from benchmarks.run import slurm_watch
+    from tests.records_by_hand import make_record, write
+
+    config, record = make_record("lenet", 0, 0.85, 1000.0)
+    path = write(tmp_path, config, record)  # the restarted run's record
+    polled = ["RUNNING", "SIGNALING", "SIGNALING", "PENDING", "RUNNING", "COMPLETED"]
+    monkeypatch.setattr(slurm_watch, "_states", lambda jobs: {job: (polled.pop(0), "None") for job in jobs})
+    monkeypatch.setattr(slurm_watch.time, "sleep", lambda seconds: None)
+    said = []
+    job = type("Job", (), {"job_id": "7"})()
+    statuses = slurm_watch.watch([("lenet seed 0", job, (config, path))], "cpu", None,
+                                 say=lambda text, **_: said.append(text))  # fmt: skip
+    assert statuses == [("lenet seed 0", "ok")] and polled == []  # polled to the end, not settled in SIGNALING
+    assert sum("SLURM requeued job 7" in line for line in said) == 1
+
+
 def test_ddp_is_one_job_running_torchrun_over_its_ranks(slurm, tmp_path):
     if (os.cpu_count() or 1) < 2:
         pytest.skip("a 2-rank job needs 2 CPUs on the node")

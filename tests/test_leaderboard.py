@@ -335,6 +335,33 @@ def test_vendor_peaks_per_precision_and_tf32():
     assert vendor_peak("CPU AMD EPYC (zen4, AVX512, native bf16, 2 threads)", "bf16") is None
 
 
+def test_a_gpu_groups_cost_table_gives_each_entrys_training_mfu_and_a_cpu_group_none(tmp_path):
+    """A run's training MFU: 3 forward passes an example (forward, and a backward of two) x its forward FLOPs x
+    examples/s, over the datasheet's dense bf16 peak (H200 SXM: 989.4 TFLOP/s); the export carries the fraction.
+    A CPU has no vendor peak: its group's cost table has no MFU column."""
+    from benchmarks.report import export
+
+    for seed, eps in ((0, 30_000.0), (1, 34_000.0)):
+        config, record = make_record("nin", seed, 0.86, eps)
+        write(tmp_path, config, dataclasses.replace(record, env={**record.env, "device_name": "NVIDIA H200"}))
+    config, record = make_record("nin", 0, 0.86, 500.0, machine="test-cpu")
+    write(tmp_path, config, dataclasses.replace(record, env={**record.env, "device_name": "CPU AMD EPYC (zen4)"}))
+    expected = 3 * 1_524_594_704 * 32_000.0 / 989.4e12  # the two seeds' mean rate; 14.8%
+    groups = summary.groups(records.read_records(tmp_path))
+    md = render_from(tmp_path)
+
+    def cost_table(machine):  # {column: the nin row's cell} of the group's cost table
+        group = next(part for part in md.split("\n### ") if part.startswith(f"{machine} "))
+        header, _, row = group.split("Cost:\n\n")[1].split("\n\n")[0].splitlines()
+        return dict(zip((c.strip() for c in header.split("|")), (c.strip() for c in row.split("|"))))
+
+    assert cost_table("test-gpu")["MFU"] == f"{100 * expected:.1f}%"
+    assert "MFU" not in cost_table("test-cpu")
+    (gpu_row,) = [r for r in export.row_dicts(groups) if r["machine"] == "test-gpu"]
+    assert gpu_row["train_mfu"] == pytest.approx(expected)
+    assert [r["train_mfu"] for r in export.row_dicts(groups) if r["machine"] == "test-cpu"] == [None]
+
+
 def test_an_oom_retried_seed_shows_its_batch_and_is_not_averaged_in(tmp_path):
     write(tmp_path, *make_record("nin", 0, 0.86, 30_000.0))
     write(tmp_path, *make_record("nin", 1, 0.88, 30_000.0))

@@ -272,6 +272,11 @@ def prepare(args) -> int:
             f"command={json.dumps(command.format(minutes=f'{minutes:g}'))})"
         )
     print(
+        "Send the second as soon as the first returns: a machine stays warm 30 s after a call. Where `status` "
+        "leaves under 300 s, give the second --minutes (budget_left_s - 60) / 60 and timeout_s budget_left_s: the "
+        "tool ends a command where the session's device time ends, and only the finished runs are in the bundle."
+    )
+    print(
         "Each returns $OUT/slot-bundle.tar.gz and slot-summary.txt; here, `python -m benchmarks import-bundle "
         "FILE` puts the records into results/ and regenerates the leaderboard. If the machine went back between "
         f"the two, `gpu-check --prepare --from-bundle FILE` unpacks the first bundle into {args.work}/ to carry."

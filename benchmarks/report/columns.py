@@ -18,6 +18,7 @@ from benchmarks.report import findings, stats
 from benchmarks.report import summary as summary_io
 from benchmarks.schema import tta
 from benchmarks.schema.config import SPLITS
+from benchmarks.schema.peaks import TRAIN_PASSES, training_mfu
 from benchmarks.schema.recipe import peak_lrs
 
 
@@ -138,6 +139,15 @@ def _memory_header(row, ctx: Context) -> str:
     return "peak CUDA memory" if ctx.group.on_gpu else "peak RSS"
 
 
+def mfu(f, examples_per_sec) -> float | None:
+    """Training MFU of a configuration's run(s) at that rate (``schema.peaks``); None on a CPU."""
+    gflops = f.gflops if pd.notna(f.gflops) else None
+    return training_mfu(gflops and gflops * 1e9, examples_per_sec, f.device_name, f.fast.precision, f.fast.tf32)
+
+
+MFU_TEXT = (f"{TRAIN_PASSES} x forward FLOPs x training examples/s over the GPU's vendor dense peak at the run's "
+            "precision (`schema/peaks.py`); none on a CPU")  # fmt: skip
+
 GFLOPS_NOTE = ("GFLOPs: forward FLOPs of one image at the input size trained (torch.utils.flop_counter; a multiply-add "
                "counts 2), so one network has other GFLOPs at another size.")  # fmt: skip
 
@@ -163,6 +173,7 @@ SUMMARY_COLUMNS = {
     "not counted": C("not counted", lambda s, c: s.failures, "the seeds not averaged in, and why"),
     "train examples/s": C("train examples/s", lambda s, c: fmt(s.train_eps, ",.0f"),
                           "training examples per second over the timed steps", True),
+    "mfu": C("MFU", lambda s, c: fmt(mfu(s.first, s.train_eps), ".1%"), f"model FLOPs utilisation: {MFU_TEXT}", True),
     "vs --exact": C("vs --exact", lambda s, c: fmt(s.vs_exact, ".2f", "x"),
                     "throughput against d2l's exact path, same machine and recipe", True),
     "time to train": C("time to train", lambda s, c: fmt(s.train_seconds, ".1f", " s"),
@@ -290,7 +301,8 @@ class Table:
         return table.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
-COST = ("architecture", "params", "gflops", "train examples/s", "vs --exact", "time to train", "warm-up", "peak memory")
+COST = ("architecture", "params", "gflops", "train examples/s", "mfu", "vs --exact", "time to train", "warm-up",
+        "peak memory")  # fmt: skip
 TABLES = {  # in the order "how to read the tables" reads them
     "headline": Table(SUMMARY_COLUMNS, ("rank", "architecture", "params", "gflops", "input", "trained on", "test acc n",
                                         "train examples/s", "time to train, whole", "time to 0.85")),
@@ -306,7 +318,7 @@ TABLES = {  # in the order "how to read the tables" reads them
                   "once (compilation and autotuning happen there; schema-1 records' warm-up was their first step); "
                   "time to train is the training steps' seconds, the warm-up's (the median over seeds) beside it; the "
                   "evaluation is timed apart; vs --exact is against d2l's exact path on the same machine, same "
-                  "recipe. Peak RSS (a CPU): the run's process's resident high-water mark, the interpreter, torch "
+                  "recipe. MFU (a GPU): " + MFU_TEXT + ". Peak RSS (a CPU): the run's process's resident high-water mark, the interpreter, torch "
                   "and the data included, not the model's tensors; peak CUDA memory: the allocator's high-water "
                   "mark. " + GFLOPS_NOTE),
     "tta": Table(TTA_COLUMNS, tuple(TTA_COLUMNS), "Time to accuracy",
@@ -428,6 +440,7 @@ RUN_COLUMNS = {
     "train_acc": X("training accuracy over the last epoch", lambda x: x.r.train_acc if x.result else None),
     "train_examples_per_sec": X("training examples per second over the timed steps (the warm-up excluded)",
                                 lambda x: x.r.train_eps),
+    "train_mfu": X(f"training's model FLOPs utilisation, a fraction: {MFU_TEXT}", lambda x: mfu(x.r, x.r.train_eps)),
     "train_seconds": X("the step clock: seconds of training steps, warm-up and evaluation excluded",
                        lambda x: x.r.train_seconds),
     "warmup_seconds": X("the warm-up before the clock: each batch shape and mode once (compilation, autotuning)",
@@ -453,6 +466,8 @@ CONFIG_COLUMNS = {
     "test_acc_seeds": X("each counted run's test accuracy, in seed order, ';'-separated",
                         lambda x: ";".join(f"{a:.4f}" for a in _accs(x))),
     "train_examples_per_sec": X("mean over the ok runs of their training examples per second", lambda x: x.s.train_eps),
+    "train_mfu": X(f"the mean rate's model FLOPs utilisation, a fraction: {MFU_TEXT}",
+                   lambda x: mfu(x.s.first, x.s.train_eps)),
     "train_seconds": X("mean over the ok runs of the step clock's seconds", lambda x: x.s.train_seconds),
     "warmup_seconds": X("median over the ok runs of the warm-up's seconds", lambda x: x.s.warmup_seconds),
     "peak_memory_mib": X("the largest peak memory of the ok runs, in MiB", lambda x: x.s.peak_mib),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.schema.peaks import vendor_peak
+from benchmarks.schema.peaks import TRAIN_PASSES, vendor_peak
 
 
 def _load(path: Path) -> dict | None:
@@ -94,7 +94,7 @@ def table(data: dict) -> tuple[str, str]:
     statistic = matmul.get("statistic") or "mean step time, fastest matmul round (saved before the median was used)"
     note = (
         f"pytest-benchmark run of {str(data.get('datetime', '?'))[:10]} on {device_name}, torch "
-        f"{machine.get('torch', '?')}; statistic: {statistic}. Train TFLOP/s = 3 x forward FLOPs per example x "
+        f"{machine.get('torch', '?')}; statistic: {statistic}. Train TFLOP/s = {TRAIN_PASSES} x forward FLOPs per example x "
         "examples/s (forward FLOPs from torch.utils.flop_counter: a multiply-add of a convolution or linear layer "
         "counts 2). "
         + (f"MFU divides it by the {', '.join(sorted(vendor_notes))}. " if vendor_notes

@@ -25,6 +25,7 @@ import statistics
 from dataclasses import dataclass
 
 from benchmarks.schema.config import SPLITS, RunConfig
+from benchmarks.schema.peaks import TRAIN_PASSES
 from benchmarks.schema.records import RunRecord
 
 DEFAULT_TRAIN, DEFAULT_TEST = SPLITS["train"], SPLITS["test"]
@@ -60,7 +61,7 @@ def _work(config: RunConfig, flops: float, train: int, test: int, optimizer_flop
     """FLOPs of a run: a training example costs 3 forward passes, an evaluated one 1, each evaluation of the test
     set counted; and the optimizer's own FLOPs each step."""
     steps = -(-train // config.batch_size) * config.epochs
-    examples = (3 * train + config.recipe.evals_per_epoch * test) * config.epochs
+    examples = (TRAIN_PASSES * train + config.recipe.evals_per_epoch * test) * config.epochs
     return flops * examples + optimizer_flops * steps
 
 

@@ -40,7 +40,11 @@ def _states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
     return states
 
 
-ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "STAGE_OUT"}
+# the states of squeue(1) in which a job has not ended: SIGNALING is a preempted job in its grace time (submitit's
+# signal sent; the requeue follows), STOPPED a suspended one, REQUEUE_* and RESV_DEL_HOLD held for a later start
+RUNNING = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT"}
+ACTIVE = {*RUNNING, "PENDING", "CONFIGURING", "SUSPENDED", "STOPPED", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
+          "RESV_DEL_HOLD", "RESIZING", "POWER_UP_NODE"}  # fmt: skip
 
 
 def _tail(job) -> list[str]:
@@ -109,7 +113,7 @@ def watch(entries, device: str, failed_record, say=print) -> list[tuple[str, str
     while True:
         polled = [job for job in names if seen.get(job, ("",))[0] in ("", *ACTIVE)]
         for job, (state, reason) in _states(polled).items():
-            if seen.get(job, ("",))[0] in ("RUNNING", "COMPLETING") and state in ("PENDING", "REQUEUED"):
+            if seen.get(job, ("",))[0] in RUNNING and state in ("PENDING", "REQUEUED", "REQUEUE_HOLD"):
                 say(f"  {', '.join(names[job])}: SLURM requeued job {job} (preempted, or requeued by hand); it starts "
                     "again from its first step", flush=True)  # fmt: skip
             seen[job] = (state, reason)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import re
 
+# a training example costs about 3 forward passes: the forward, and a backward about twice as expensive (the
+# gradients of the inputs and of the weights); the FLOP budget, MFU and the throughput benchmarks all count so
+TRAIN_PASSES = 3
+
 # (pattern in torch.cuda.get_device_name().lower(), label, {precision: dense TFLOP/s})
 PEAKS: list[tuple[str, str, dict[str, float]]] = [
     ("h100 pcie", "H100 PCIe", {"bf16": 756.5, "fp16": 756.5, "tf32": 378.0, "fp32": 51.2}),
@@ -44,3 +48,13 @@ def vendor_peak(device_name: str, precision: str, tf32: bool = False) -> tuple[f
                 return None
             return rates[key] * 1e12, f"{label} dense {key} {rates[key]:g} TFLOP/s (vendor datasheet)"
     return None
+
+
+def training_mfu(forward_flops: float | None, examples_per_sec: float | None, device_name: str, precision: str,
+                 tf32: bool = False) -> float | None:  # fmt: skip
+    """Model FLOPs utilisation of training: ``TRAIN_PASSES`` x forward FLOPs of one example x examples/s, over the
+    device's vendor dense peak at that precision; None where a number is missing or the device has no row (a CPU)."""
+    peak = vendor_peak(device_name, precision, tf32)
+    if peak is None or not forward_flops or not examples_per_sec:
+        return None
+    return TRAIN_PASSES * forward_flops * examples_per_sec / peak[0]

@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import archs
 from benchmarks.errors import UsageError
 from benchmarks.schema.compute import EXACT
+from benchmarks.schema.peaks import TRAIN_PASSES
 from benchmarks.schema.recipe import TrainRecipe
 from benchmarks.train.compute import DTYPES, OPTIMIZERS, autocast, optimizer_state_buffers
 
@@ -260,7 +261,7 @@ def render(table: pd.DataFrame, totals: dict) -> str:
         "",
         f"- parameters: {totals['params']:,}",
         f"- FLOPs per example: forward {totals['forward_flops'] / 1e9:.3f} G, training "
-        f"{3 * totals['forward_flops'] / 1e9:.3f} G (3x forward)",
+        f"{TRAIN_PASSES * totals['forward_flops'] / 1e9:.3f} G ({TRAIN_PASSES}x forward)",
         f"- predicted for inference: {mb(p.inference)} = weights {mb(p.weights)} + largest transient "
         f"{mb(p.largest_transient)}",
         f"- predicted for one training step: {mb(p.training)} = weights {mb(p.weights)} + gradients "
