@@ -318,9 +318,9 @@ TABLES = {  # in the order "how to read the tables" reads them
                   "once (compilation and autotuning happen there; schema-1 records' warm-up was their first step); "
                   "time to train is the training steps' seconds, the warm-up's (the median over seeds) beside it; the "
                   "evaluation is timed apart; vs --exact is against d2l's exact path on the same machine, same "
-                  "recipe. MFU (a GPU): " + MFU_TEXT + ". Peak RSS (a CPU): the run's process's resident high-water mark, the interpreter, torch "
-                  "and the data included, not the model's tensors; peak CUDA memory: the allocator's high-water "
-                  "mark. " + GFLOPS_NOTE),
+                  "recipe. MFU (a GPU): " + MFU_TEXT + ". Peak RSS (a CPU): the run's process's resident "
+                  "high-water mark, the interpreter, torch and the data included, not the model's tensors; peak CUDA "
+                  "memory: the allocator's high-water mark. " + GFLOPS_NOTE),
     "tta": Table(TTA_COLUMNS, tuple(TTA_COLUMNS), "Time to accuracy",
                  ": seconds of training steps (the step clock: evaluations and the warm-up, with any compilation, off "
                  "it; records from before the step clock count their warm-up, on these CPUs 0-10 s) until the test "

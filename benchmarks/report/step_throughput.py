@@ -94,8 +94,8 @@ def table(data: dict) -> tuple[str, str]:
     statistic = matmul.get("statistic") or "mean step time, fastest matmul round (saved before the median was used)"
     note = (
         f"pytest-benchmark run of {str(data.get('datetime', '?'))[:10]} on {device_name}, torch "
-        f"{machine.get('torch', '?')}; statistic: {statistic}. Train TFLOP/s = {TRAIN_PASSES} x forward FLOPs per example x "
-        "examples/s (forward FLOPs from torch.utils.flop_counter: a multiply-add of a convolution or linear layer "
+        f"{machine.get('torch', '?')}; statistic: {statistic}. Train TFLOP/s = {TRAIN_PASSES} x forward FLOPs per "
+        "example x examples/s (forward FLOPs from torch.utils.flop_counter: a multiply-add of a convolution or linear layer "
         "counts 2). "
         + (f"MFU divides it by the {', '.join(sorted(vendor_notes))}. " if vendor_notes
            else "No MFU: no vendor peak for this device (a CPU's depends on clocks a VM does not report). ")
