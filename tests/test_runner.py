@@ -339,6 +339,40 @@ def test_the_plan_prints_each_runs_estimate_and_the_total_and_the_suite_ends_wit
     assert f"records in {tmp_path / 'runs'}" in last and f"leaderboard --runs {tmp_path / 'runs'}" in last
 
 
+def test_each_runs_line_says_its_estimate_and_the_time_left_as_the_finished_runs_give_them(tmp_path, capsys):
+    assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0") == 0
+    assert "[1/1] lenet seed 0\n" in capsys.readouterr().out  # no record of this machine: no estimate, none said
+    (first,) = saved(tmp_path)
+    record = loaded(first)
+    records.write_record(first, dataclasses.replace(record, final=dataclasses.replace(record.final, wall_seconds=200.0)),
+                         replace=True)  # fmt: skip
+    assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0", "1", "2") == 0
+    out = capsys.readouterr().out
+    # seed 0 is done; seed 1 by seed 0's 200 s (3.3 min: minutes from 90 s), two runs left: 400 s
+    assert "[2/3] lenet seed 1 (about 3.3 min; 2 run(s) left, about 6.7 min by this machine's records)\n" in out
+    seed1 = next(loaded(p) for p in saved(tmp_path) if "__seed1" in p.name)
+    middle = (200.0 + seed1.final.wall_seconds) / 2  # the median of the two finished seeds
+    assert middle >= 90  # said in minutes
+    assert f"[3/3] lenet seed 2 (about {middle / 60:.1f} min; 1 run(s) left, about {middle / 60:.1f} min by this" in out
+
+
+def test_a_rank_that_runs_its_share_says_its_runs_estimate_only():
+    from types import SimpleNamespace
+
+    from benchmarks.run.launcher import Suite
+    from tests.records_by_hand import make_config, make_record
+
+    _, done = make_record("nin", 0, 0.8, 100.0)
+    configs = [make_config("nin", s) for s in (1, 2, 3)]
+    suite = Suite(SimpleNamespace(configs=configs), Path("/nonexistent"), SimpleNamespace(ddp=False, force=False),
+                  0.0, SimpleNamespace(active=False), finished=[done])  # fmt: skip
+    said = local.progress(1, configs[0], suite)  # each 100 s by the record of its configuration: 300 s for three
+    assert said == " (about 1.7 min; 3 run(s) left, about 5.0 min by this machine's records)"  # minutes from 90 s
+    suite.world = SimpleNamespace(active=True)  # torchrun deals the runs out: the others are other ranks'
+    assert local.progress(1, configs[0], suite) == " (about 1.7 min by this machine's records)"
+    assert local.progress(1, make_config("nin", 1, machine="elsewhere"), suite) == ""
+
+
 def test_the_budget_counts_every_evaluation_and_the_optimizers_own_flops():
     """A run's work, derived by hand: 1.52 GFLOP (NiN at 224 px) x (3 x 60,000 trained + 10,000 evaluated x the
     evaluations an epoch) x 2 epochs, plus the optimizer's FLOPs x its 2 x 469 steps (60,000 / 128, rounded up).

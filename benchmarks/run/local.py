@@ -14,6 +14,7 @@ from benchmarks.run import budget, isolation
 from benchmarks.run.launcher import Launcher, Suite
 from benchmarks.run.one import failed_record, load_data, run_one
 from benchmarks.run.options import RunOptions
+from benchmarks.run.plan import describe_seconds
 from benchmarks.schema import records
 from benchmarks.schema.config import RunConfig
 from benchmarks.train import distributed
@@ -126,7 +127,7 @@ def run_planned(i: int, config: RunConfig, suite: Suite, dataset: Dataset, launc
                 f"{max(left, 0):,.0f} s of --max-minutes left; not started. Run the same command to resume."
             )
             return "not started"
-    say(f"{tag} {config.arch} seed {config.seed}", flush=True)
+    say(f"{tag} {config.arch} seed {config.seed}{progress(i, config, suite)}", flush=True)
     if config.arch in p.unsized:  # its code crashed the process that sized it: recorded, never run here
         why, tail = p.unsized[config.arch]
         say(f"  crashed: {why}")
@@ -148,3 +149,21 @@ def run_planned(i: int, config: RunConfig, suite: Suite, dataset: Dataset, launc
         say(f"  test acc {final.test_acc:.3f}{check}, {rate(final.train_examples_per_sec)}, {final.train_seconds:.1f} "
             f"s -> {path}")  # fmt: skip
     return record.status
+
+
+def progress(i: int, config: RunConfig, suite: Suite) -> str:
+    """What the i-th run's line says after its name: its estimate and the suite's time left with it (this run and
+    the planned runs after it that have no finished record), by this machine's records as they stand when it starts,
+    each finished run adding its rate (``budget.estimate_seconds``, as the plan); nothing where none gives one.
+    torchrun without ``--ddp`` deals the runs out: each rank says its run's estimate only."""
+    here = budget.estimate_seconds(config, suite.finished)
+    if suite.world.active and not suite.args.ddp:
+        return f" ({describe_seconds(here)} by this machine's records)" if here is not None else ""
+    left = [c for c in suite.plan.configs[i:]
+            if suite.args.force or not records.is_done(suite.out / c.file_name(), c)]  # fmt: skip
+    known = [e for e in [here, *(budget.estimate_seconds(c, suite.finished) for c in left)] if e is not None]
+    if not known:
+        return ""
+    unknown = len(left) + 1 - len(known)
+    return (f" ({describe_seconds(here)}; {len(left) + 1} run(s) left, {describe_seconds(sum(known))} by this "
+            f"machine's records" + (f", {unknown} with no estimate" if unknown else "") + ")")  # fmt: skip

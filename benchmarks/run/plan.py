@@ -203,10 +203,13 @@ def describe_optimizer(c: RunConfig) -> str:
     return ", ".join(f"{name} lr {lr:g}" + (f" on {what}" if what else "") for name, lr, what in parts)
 
 
-def _seconds(value: float | None) -> str:
-    return (
-        "no estimate" if value is None else f"about {value / 60:,.1f} min" if value >= 90 else f"about {value:,.0f} s"
-    )
+def describe_seconds(value: float | None) -> str:
+    """An estimate as the plan and the progress lines say it: seconds, minutes from 90 s, hours from 90 min."""
+    if value is None:
+        return "no estimate"
+    if value >= 90 * 60:
+        return f"about {value / 3600:,.1f} h"
+    return f"about {value / 60:,.1f} min" if value >= 90 else f"about {value:,.0f} s"
 
 
 def describe_plan(p: Plan, args: RunOptions, estimates: list[float | None] | None = None) -> str:
@@ -229,11 +232,11 @@ def describe_plan(p: Plan, args: RunOptions, estimates: list[float | None] | Non
             f"{describe_optimizer(c)}, "
             f"{c.resolution} px, train {c.train_subset or 'all'}, test {c.test_subset or 'all'}, "
             f"{'as the defaults' if c.fast == p.defaults else describe_compute(c.fast)}"
-            f"{', synthetic data' if c.data == 'synthetic' else ''}; {_seconds(estimate)}"
+            f"{', synthetic data' if c.data == 'synthetic' else ''}; {describe_seconds(estimate)}"
         )
     known = [e for e in estimates if e is not None]
     if known:
         unknown = len(estimates) - len(known)
-        lines.append(f"estimated total: {_seconds(sum(known))} by this machine's records"
+        lines.append(f"estimated total: {describe_seconds(sum(known))} by this machine's records"
                      + (f", and {unknown} run(s) with no estimate" if unknown else ""))  # fmt: skip
     return "\n".join(lines)
