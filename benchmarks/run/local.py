@@ -159,8 +159,8 @@ def progress(i: int, config: RunConfig, suite: Suite) -> str:
     here = budget.estimate_seconds(config, suite.finished)
     if suite.world.active and not suite.args.ddp:
         return f" ({describe_seconds(here)} by this machine's records)" if here is not None else ""
-    left = [c for c in suite.plan.configs[i:]
-            if suite.args.force or not records.is_done(suite.out / c.file_name(), c)]  # fmt: skip
+    done = set() if suite.args.force else {r.config for r in suite.finished if r.status in records.DONE}
+    left = [c for c in suite.plan.configs[i:] if c not in done]  # the suite's records, not its files read again
     known = [e for e in [here, *(budget.estimate_seconds(c, suite.finished) for c in left)] if e is not None]
     if not known:
         return ""
