@@ -371,6 +371,12 @@ def test_a_rank_that_runs_its_share_says_its_runs_estimate_only():
     suite.world = SimpleNamespace(active=True)  # torchrun deals the runs out: the others are other ranks'
     assert local.progress(1, configs[0], suite) == " (about 1.7 min by this machine's records)"
     assert local.progress(1, make_config("nin", 1, machine="elsewhere"), suite) == ""
+    suite.world = SimpleNamespace(active=False)
+    suite.finished.append(make_record("nin", 3, 0.8, 100.0)[1])  # seed 3 finished (by another suite): not left
+    assert (
+        local.progress(1, configs[0], suite)
+        == " (about 1.7 min; 2 run(s) left, about 3.3 min by this machine's records)"
+    )
 
 
 def test_the_budget_counts_every_evaluation_and_the_optimizers_own_flops():
