@@ -425,6 +425,27 @@ def test_the_budget_scales_by_the_entrys_own_rate_before_any_other_entrys():
     assert mixed == pytest.approx(statistics.median(rates) * vgg_done.flops * 190_000 * 4 + 1.0, rel=1e-6)
 
 
+def test_an_entry_without_records_scales_from_the_two_entries_nearest_in_flops():
+    """A new entry (VGG-11 at 224 px, 7.6 GFLOP an example) on a machine with records of NiN (1.52 GFLOP, 5x
+    fewer), AlexNet (0.94, 8x fewer) and LeNet twice (833 kFLOP, bound by its steps): its rate is the median of
+    NiN's and AlexNet's, not of all four, which LeNet's two would pull 10x up."""
+    from benchmarks.run import budget
+    from tests.records_by_hand import make_config, make_record
+
+    _, nin = make_record("nin", 0, 0.8, 100.0)  # 100 s wall, 1 s of it warm-up
+    _, alexnet = make_record("alexnet", 0, 0.8, 100.0)
+    alexnet = dataclasses.replace(alexnet, flops=940_000_000,
+                                  final=dataclasses.replace(alexnet.final, wall_seconds=151.0))  # fmt: skip
+    lenets = [make_record("lenet", seed, 0.8, 100.0)[1] for seed in (0, 1)]
+    lenets = [dataclasses.replace(r, final=dataclasses.replace(r.final, wall_seconds=1000.0)) for r in lenets]
+    vgg = make_config("vgg11", 0, epochs=4, lr=0.05)
+    flops = 7_600_000_000
+    # each record: 2 epochs of 3 x 60,000 trained + 10,000 evaluated examples, its wall time less 1 s of warm-up
+    nin_rate, alexnet_rate = 99.0 / (nin.flops * 190_000 * 2), 150.0 / (940_000_000 * 190_000 * 2)
+    expected = (nin_rate + alexnet_rate) / 2 * flops * 190_000 * 4 + 1.0
+    assert budget.estimate_seconds(vgg, [nin, alexnet, *lenets], flops=flops) == pytest.approx(expected, rel=1e-6)
+
+
 def test_the_budget_needs_no_model_code(monkeypatch):
     """The estimate takes a run's FLOPs from a record of the same entry and input size, never from its network."""
     import archs

@@ -4,23 +4,27 @@ then resumes where it stopped.
 
 The estimate of a run is, in order: the median wall time of finished seeds of the same configuration on this
 machine; else the rate this machine reached on other configurations, in seconds per FLOP of a run's work (the
-median over its finished runs of the same entry, where there are any, else over all of them), times this run's
-work, counted from its FLOPs (as a record of the same entry at the same input size gives them: the suite's process
-runs no model code); else none, and the run is started (nothing says it cannot finish). The same estimates are what
-the plan prints, per run and in total.
+median over its finished runs of the same entry, where there are any, else over those of the ``NEAREST_ENTRIES``
+entries nearest to it in FLOPs an example: how well a device is used grows with a layer's work, so LeNet's rate,
+bound by its steps, stands in for no larger network), times this run's work, counted from its FLOPs (as a record of
+the same entry at the same input size gives them: the suite's process runs no model code); else none, and the run
+is started (nothing says it cannot finish). The same estimates are what the plan prints, per run and in total.
 
 A run's work is its forward FLOPs times its examples: a training example 3 forward passes, an evaluated one 1, the
 test set as often an epoch as the recipe evaluates it (the fast recipe: 4 times); and the optimizer's own FLOPs each
 step (Muon's Newton-Schulz iterations: on NiN at 67 px about three quarters of a batch of 64's training FLOPs), as a
 record of the same entry and optimizer gives them. Measured on the cpu profile's 42 runs, from the records of other
 configurations only, the two (the entry's own rate, Muon's FLOPs) took the median error of a run's estimate from 33%
-to 17% (``benchmarks/PERFORMANCE.md``). A caller that knows more (the GPU slot's plan, ``benchmarks.run.slot``) may
+to 17%; an entry with no record of its own on the machine (every entry on a lent GPU's first command), from the
+nearest entries' rates instead of all of them, from 33% to 14% (``perf/estimate_error.py``, both in
+``benchmarks/PERFORMANCE.md``). A caller that knows more (the GPU slot's plan, ``benchmarks.run.slot``) may
 hand over the FLOPs it counted, a step's optimizer FLOPs and an ``Assumed`` rate for a machine without records: the
 estimate then says it rests on that assumption.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -29,6 +33,7 @@ from benchmarks.schema.peaks import TRAIN_PASSES
 from benchmarks.schema.records import RunRecord
 
 DEFAULT_TRAIN, DEFAULT_TEST = SPLITS["train"], SPLITS["test"]
+NEAREST_ENTRIES = 2  # whose rates stand in for an entry's own (measured against 1 and all: perf/estimate_error.py)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,14 @@ def planned_optimizer_flops(config: RunConfig, known: list[RunRecord], step_flop
     return step_flops(config) if step_flops else 0
 
 
+def nearest_entries(known: list[RunRecord], flops: int) -> list[RunRecord]:
+    """The records of the ``NEAREST_ENTRIES`` entries (an entry at one input size) nearest to ``flops`` forward FLOPs an
+    example, by their ratio (3x more and 3x fewer are as near)."""
+    sizes = sorted({(r.arch, r.flops) for r in known}, key=lambda e: (abs(math.log(e[1] / flops)), e))  # ties: by name
+    nearest = set(sizes[:NEAREST_ENTRIES])
+    return [r for r in known if (r.arch, r.flops) in nearest]
+
+
 def _work(config: RunConfig, flops: float, train: int, test: int, optimizer_flops: int) -> float:
     """FLOPs of a run: a training example costs 3 forward passes, an evaluated one 1, each evaluation of the test
     set counted; and the optimizer's own FLOPs each step."""
@@ -74,8 +87,12 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
     same = [r.final.wall_seconds for r in mine if r.run_id == config.run_id()]
     if same:
         return statistics.median(same)
+    flops = planned_flops(config, finished) or flops
+    if not flops:
+        return None
     scaled = [r for r in mine if r.flops and r.config.data == config.data]
-    scaled = [r for r in scaled if r.arch == config.arch] or scaled  # an entry's own rate first: LeNet's is not NiN's
+    # an entry's own rate first, else its nearest entries': LeNet's rate is not NiN's
+    scaled = [r for r in scaled if r.arch == config.arch] or nearest_entries(scaled, flops)
     # the warm-up (compilation, autotuning) does not grow with FLOPs or epochs: scaled apart, as a constant
     rates = [
         (r.final.wall_seconds - (r.final.warmup_seconds or 0.0))
@@ -84,8 +101,7 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
                 planned_optimizer_flops(r.config, finished, step_flops))
         for r in scaled
     ]  # fmt: skip
-    flops = planned_flops(config, finished) or flops
-    if not flops or not (rates or assumed):
+    if not (rates or assumed):
         return None
     work = _work(
         config,

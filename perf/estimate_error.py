@@ -1,0 +1,64 @@
+"""How well ``budget.estimate_seconds`` predicts a run of an entry that has no record of its own on its machine (every
+entry, on a lent GPU's first command), for each rule of which other entries' rates stand in for its own.
+
+Leave one entry out: for every machine and configuration in the committed records, its first seed is estimated
+from the records of all machines less that entry's on this machine (other entries' rates; the FLOPs, which do not
+depend on the machine, from any record; the optimizer's own FLOPs a step counted from the network, as the GPU
+slot's plan counts them), and set against its measured wall time. The rules: the ``NEAREST_ENTRIES``
+entries nearest in FLOPs an example, 1 and 2, and all of them (the rule before). ``python perf/estimate_error.py
+[FOLDER]`` (default ``results/runs``) prints the table as markdown.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.run import budget, slot  # noqa: E402
+from benchmarks.schema import records  # noqa: E402
+
+RULES = {"nearest 1": 1, "nearest 2": 2, "all entries": 10**6}
+
+
+def first_seeds(found: list) -> list:
+    """Each machine's each configuration's lowest finished seed."""
+    firsts = {}
+    for r in sorted(found, key=lambda r: r.config.seed):
+        firsts.setdefault((r.machine, r.run_id), r)
+    return list(firsts.values())
+
+
+def estimate(run, found: list, nearest: int) -> float | None:
+    others = [r for r in found if not (r.machine == run.machine and r.arch == run.arch)]
+    budget.NEAREST_ENTRIES = nearest
+    return budget.estimate_seconds(run.config, others, flops=run.flops, step_flops=slot.step_flops)
+
+
+def main(folder: str = "results/runs") -> None:
+    found = [r for r in records.read_records(Path(folder)) if r.status == "ok" and r.final and r.flops]
+    rows = []
+    for run in first_seeds(found):
+        guesses = {rule: estimate(run, found, n) for rule, n in RULES.items()}
+        if None not in guesses.values():
+            rows.append((run, guesses))
+    print(f"{len(rows)} first seeds, each estimated without its entry's records on its machine\n")
+    print("| profile | runs | measured s | " + " | ".join(f"{rule}: s, median error" for rule in RULES) + " |")
+    print("|---|---:|---:|" + "---:|" * len(RULES))
+    for profile in [*sorted({run.config.profile for run, _ in rows}), "all"]:
+        part = [(run, g) for run, g in rows if profile in ("all", run.config.profile)]
+        measured = sum(run.final.wall_seconds for run, _ in part)
+        cells = []
+        for rule in RULES:
+            errors = [abs(g[rule] / run.final.wall_seconds - 1) for run, g in part]
+            cells.append(f"{sum(g[rule] for _, g in part):,.0f}, {statistics.median(errors):.0%}")
+        print(f"| {profile} | {len(part)} | {measured:,.0f} | " + " | ".join(cells) + " |")
+    worst = {rule: max(abs(math.log(g[rule] / run.final.wall_seconds)) for run, g in rows) for rule in RULES}
+    print("\nworst single run, as a factor: " + ", ".join(f"{rule} {math.exp(w):.1f}x" for rule, w in worst.items()))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
