@@ -109,10 +109,12 @@ def main(argv=None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's own flush at exit says nothing either
         return 0
     except KeyboardInterrupt:
-        print("\ninterrupted: finished records are kept, none partial; run the same command to resume",
+        print("\ninterrupted: finished records are kept, none partial; the same command resumes (a stopped run "
+              "from its last saved epoch)",
               file=sys.stderr)  # fmt: skip
         return EXIT_SIGINT
     except Terminated:
-        print("terminated: finished records are kept, none partial; run the same command to resume",
+        print("terminated: finished records are kept, none partial; the same command resumes (a stopped run from "
+              "its last saved epoch)",
               file=sys.stderr)  # fmt: skip
         return EXIT_SIGTERM

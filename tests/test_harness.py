@@ -244,3 +244,46 @@ def test_cuda_graph_modes_record_their_graphs_in_the_warm_up(mode, calls):
     train_loader, test_loader = loaders()  # full batches and a remainder: two shapes
     harness.warm_up(Counting(), train_loader, test_loader)
     assert Counting.steps == calls * len(list(train_loader.shape_samples())) and Counting.evals == calls
+
+
+def test_a_run_stopped_after_an_epoch_resumes_from_its_checkpoint_and_ends_as_the_unstopped_run(tmp_path):
+    """Every state a step changes or draws from (weights, momentum, the one-cycle schedule, the moving average,
+    dropout's generator, the loader's order and augmentation) is saved between epochs and put back: stopped after
+    epoch 1 and run again, the run ends with the unstopped run's weights and figures, and says it was resumed."""
+    import dataclasses
+
+    from benchmarks.schema.recipe import D2L
+    from benchmarks.train.checkpoint import Checkpoint
+
+    recipe = dataclasses.replace(D2L, momentum=0.9, schedule="onecycle", ema=0.9, label_smoothing=0.1)
+    settings = TrainSettings(epochs=3, lr=0.05, seed=2, recipe=recipe)
+
+    def run(checkpoint=None, log=quiet):
+        images, labels = learnable_data()
+        test_images, test_labels = learnable_data(256, seed=1)
+        train_loader = DeviceLoader(images, labels, 64, 28, shuffle=True, seed=2, flip=True, translate=2)
+        test_loader = DeviceLoader(test_images, test_labels, 64, 28)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
+        return train(model, train_loader, test_loader, settings, log=log, checkpoint=checkpoint), model
+
+    unstopped, unstopped_model = run()
+
+    def stop_in_epoch_2(line):
+        if line.startswith("  epoch 2/3"):  # epoch 2 done but not saved: the checkpoint holds epoch 1
+            raise KeyboardInterrupt
+
+    path = tmp_path / "run.partial.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(Checkpoint(path, {"run": 1}, every=0.0), log=stop_in_epoch_2)
+    assert path.is_file()
+    resumed, resumed_model = run(Checkpoint(path, {"run": 1}, every=0.0))
+    assert resumed.final.resumed_after_epochs == [1] and unstopped.final.resumed_after_epochs == []
+    figures = lambda r: [(e.epoch, e.train_loss, e.train_acc, e.test_acc) for e in r.epochs]  # noqa: E731
+    assert figures(resumed) == figures(unstopped) and len(resumed.epochs) == 3
+    assert [p.test_acc for p in resumed.evals] == [p.test_acc for p in unstopped.evals]
+    weights, expected = resumed_model.state_dict(), unstopped_model.state_dict()
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
+    assert resumed.final.test_acc == unstopped.final.test_acc
+    # another run's state (another key) is never resumed: it starts afresh
+    other, _ = run(Checkpoint(path, {"run": 2}, every=3600.0))
+    assert other.final.resumed_after_epochs == [] and figures(other) == figures(unstopped)

@@ -259,6 +259,46 @@ def test_config_file_names_are_stable_and_seed_specific():
     assert other_machine.run_id() != a.run_id() and other_machine.file_name().startswith("another-gpu/")
 
 
+def test_a_run_stopped_mid_way_resumes_from_its_last_saved_epoch_and_its_state_goes_with_its_record(
+    tmp_path, capsys, monkeypatch
+):
+    """Ctrl-C in epoch 3 of 3 leaves no record and the state after epoch 2; the same command goes on from there and
+    ends with the record an unstopped run writes, marked resumed; the state is gone once the record is there;
+    --force starts afresh."""
+    from benchmarks.train import checkpoint, harness
+
+    monkeypatch.setattr(checkpoint, "EVERY_SECONDS", 0.0)  # a save after every epoch but the last
+    real = harness.run_epoch
+
+    def stopped_in_epoch_3(trainer, epoch, *args):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return real(trainer, epoch, *args)
+
+    argv = ("--arch", "lenet", "--epochs", "3")
+    partial = lambda: sorted((tmp_path / "runs").rglob(f"*{checkpoint.SUFFIX}"))  # noqa: E731
+    monkeypatch.setattr(harness, "run_epoch", stopped_in_epoch_3)
+    assert run_cli(tmp_path, *argv) == 130
+    assert saved(tmp_path) == [] and len(partial()) == 1
+    monkeypatch.setattr(harness, "run_epoch", real)
+    capsys.readouterr()
+    assert run_cli(tmp_path, *argv) == 0
+    assert "resumed after epoch 2/3" in capsys.readouterr().out
+    (path,) = saved(tmp_path)
+    record = loaded(path)
+    assert record.final.resumed_after_epochs == [2] and partial() == []
+    assert cli.main(["run", "--out", str(tmp_path / "unstopped"), *QUICK, *argv]) == 0
+    (unstopped,) = sorted((tmp_path / "unstopped").rglob("*.json"))
+    figures = lambda r: [(e.train_loss, e.train_acc, e.test_acc) for e in r.epochs]  # noqa: E731
+    assert figures(record) == figures(loaded(unstopped))
+    monkeypatch.setattr(harness, "run_epoch", stopped_in_epoch_3)
+    assert run_cli(tmp_path, *argv, "--force") == 130 and len(partial()) == 1
+    monkeypatch.setattr(harness, "run_epoch", real)
+    capsys.readouterr()
+    assert run_cli(tmp_path, *argv, "--force") == 0
+    assert "resumed" not in capsys.readouterr().out and loaded(path).final.resumed_after_epochs == []
+
+
 def test_max_minutes_stops_before_a_run_that_would_overrun_and_resumes(tmp_path, capsys, monkeypatch):
     assert run_cli(tmp_path, "--arch", "lenet", "--seeds", "0") == 0
     (first,) = saved(tmp_path)

@@ -95,6 +95,25 @@ def test_the_dry_run_prints_an_h200s_plan_with_its_assumption_on_a_machine_witho
     assert not done.stderr
 
 
+def test_a_run_stopped_with_epochs_saved_is_planned_for_its_epochs_left(tmp_path):
+    """NiN's seed 0 at d2l's budget (10 epochs), stopped by the first command with 4 epochs in its checkpoint: the
+    second command's plan counts the 6 left, 60% of the whole run's seconds; the runs without one, all of theirs."""
+    from benchmarks.train import checkpoint
+
+    t = slot.target("cuda", dry_run=True)
+    step = slot.steps(slot.GPU)[0]
+    configs = slot.configs(slot.run_argv(step, step.archs, "w", "cuda", []), t)
+    record = lambda c: tmp_path / c.file_name()  # noqa: E731
+    nin = next(c for c in configs if c.arch == "nin")
+    assert nin.epochs == 10
+    checkpoint.Checkpoint(checkpoint.path_for(record(nin)), {"run": "nin"}).save({"epochs": ["an epoch log"] * 4})
+    whole = slot.predict(configs, [], t, lambda c: False)
+    planned = slot.predict(configs, [], t, lambda c: False, record)
+    for before, now in zip(whole, planned):
+        expected = before.seconds * 0.6 if before.config.arch == "nin" else before.seconds
+        assert now.seconds == pytest.approx(expected, rel=1e-9)
+
+
 def test_the_forecast_gives_each_command_the_runs_that_fit_in_order():
     """Two commands of 100 s and 50 s; steps of (start, runs): (10, [40, 40]), (10, [30]), (10, [20, 20])."""
     costs = [(1, 10.0, [40.0, 40.0]), (2, 10.0, [30.0]), (3, 10.0, [20.0, 20.0])]
@@ -163,6 +182,18 @@ def test_import_bundle_puts_the_records_in_place_never_over_another_and_builds_t
     changed = victim.read_bytes()
     clash = cli("import-bundle", str(file), "--runs", str(runs), "--benchmarks", str(benches), "--no-leaderboard")
     assert clash.returncode == 1 and "not replaced" in clash.stdout and victim.read_bytes() == changed
+
+
+def test_a_stopped_runs_checkpoint_stays_on_the_machine_and_out_of_the_bundle(tmp_path):
+    """A checkpoint (VGG-11's is half a gigabyte) would break the 16 MiB a returned file may have; it serves only
+    the still-warm machine that resumes the run, so the bundle holds the records and not it."""
+    from benchmarks.train import checkpoint
+
+    runs = tmp_path / "runs" / "some-gpu"
+    runs.mkdir(parents=True)
+    (runs / "nin__full__bf16__abc__seed0.json").write_text("{}")
+    checkpoint.path_for(runs / "vgg11__full__bf16__abc__seed0.json").write_bytes(b"a state")
+    assert [p.name for p in bundle.members(tmp_path)] == ["nin__full__bf16__abc__seed0.json"]
 
 
 def test_import_bundle_refuses_what_is_not_a_bundle_in_one_line(tmp_path):

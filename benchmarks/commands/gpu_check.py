@@ -122,10 +122,13 @@ class Slot:
             self.committed = records.read_records(Path("results/runs"))
         return records.read_records(self.work / "runs") + self.committed
 
+    def record(self, config) -> Path:
+        return self.work / "runs" / config.file_name()
+
     def done(self, config) -> bool:
         from benchmarks.schema import records
 
-        return records.is_done(self.work / "runs" / config.file_name(), config)
+        return records.is_done(self.record(config), config)
 
     def plan_lines(self) -> list[str]:
         """Every step with its runs' predictions as things stand now."""
@@ -144,7 +147,8 @@ class Slot:
                 total += seconds
                 costs.append((i, start, [c for _, _, c in each]))
                 continue
-            planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), finished, self.t, self.done)
+            planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), finished, self.t, self.done,
+                                   self.record)  # fmt: skip
             todo = [p for p in planned if not p.done]
             seconds = sum(p.seconds or 0.0 for p in todo) + (start if todo else 0.0)
             total += seconds
@@ -209,7 +213,7 @@ class Slot:
                        *slot.bench_argv(archs, str(storage), self.t.device, step.flags, stack)]  # fmt: skip
         else:
             planned = slot.predict(slot.configs(self.run_argv(step, step.archs), self.t), self.finished(), self.t,
-                                   self.done)  # fmt: skip
+                                   self.done, self.record)  # fmt: skip
             chosen, left_out = slot.fit(planned, left)
             for p in left_out:
                 self.log(f"{name}: {p.config.arch} seed {p.config.seed} not started: needs about "

@@ -27,10 +27,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchmarks.schema.config import SPLITS, RunConfig
 from benchmarks.schema.peaks import TRAIN_PASSES
 from benchmarks.schema.records import RunRecord
+from benchmarks.train import checkpoint
 
 DEFAULT_TRAIN, DEFAULT_TEST = SPLITS["train"], SPLITS["test"]
 NEAREST_ENTRIES = 2  # whose rates stand in for an entry's own (measured against 1 and all: perf/estimate_error.py)
@@ -114,3 +116,10 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
         return work / assumed.flops_per_second + assumed.warmup_seconds
     warmup = statistics.median(r.final.warmup_seconds or 0.0 for r in scaled)
     return statistics.median(rates) * work + warmup
+
+
+def still_to_run(config: RunConfig, seconds: float | None, record: Path) -> float | None:
+    """A run's estimate less the epochs a checkpoint beside its ``record`` holds: a stopped run resumes after them
+    (``benchmarks.train.checkpoint``)."""
+    done = checkpoint.epochs_done(record) if seconds is not None else 0
+    return seconds * (config.epochs - done) / config.epochs if done else seconds

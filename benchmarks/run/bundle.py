@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 from benchmarks.atomic import write_atomically
+from benchmarks.train import checkpoint
 
 BUNDLE = "slot-bundle.tar.gz"
 SUMMARY = "slot-summary.txt"
@@ -27,14 +28,15 @@ RETURNABLE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def members(work: Path) -> list[Path]:
-    """The work folder's files that go into the bundle, sorted; temporary files left out."""
+    """The work folder's files that go into the bundle, sorted; temporary files and a stopped run's checkpoint (up
+    to half a gigabyte, and of use only on the machine that resumes it) left out."""
     found = []
     for name in PACKED:
         path = work / name
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            found += [p for p in path.rglob("*") if p.is_file() and not p.name.endswith(".tmp")]
+            found += [p for p in path.rglob("*") if p.is_file() and not p.name.endswith((".tmp", checkpoint.SUFFIX))]
     return sorted(found)
 
 

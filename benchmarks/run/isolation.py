@@ -146,7 +146,8 @@ def child_main(argv=None) -> int:
         config = records.decode(RunConfig, json.loads(args.config), "config")
         print(f"  {config.arch} seed {config.seed}: loading the data on {args.device}, then training", flush=True)
         dataset = load_data(args.synthetic, args.data_dir, args.device)
-        record = run_one(config, dataset, args.device, oom_retry=args.oom_retry)
+        record = run_one(config, dataset, args.device, oom_retry=args.oom_retry, record=Path(args.record),
+                         fresh=args.replace)  # fmt: skip
         if not records.write_first(Path(args.record), record, force=args.replace):
             return 3  # a finished record is there, another suite's: it stays
     except KeyboardInterrupt:

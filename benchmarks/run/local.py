@@ -62,7 +62,7 @@ class InProcess(OneAtATime):
         args, w = suite.args, suite.world
         say = print if (w.rank == 0 or not args.ddp) else (lambda *a, **k: None)
         record = run_one(config, dataset, suite.plan.device, log=say, oom_retry=args.oom_retry,
-                         world=w if args.ddp else None)  # fmt: skip
+                         world=w if args.ddp else None, record=path, fresh=args.force)  # fmt: skip
         if (w.rank == 0 or not args.ddp) and not records.write_first(path, record, force=args.force):
             return None
         return record
@@ -120,7 +120,7 @@ def run_planned(i: int, config: RunConfig, suite: Suite, dataset: Dataset, launc
         return None
     if args.max_minutes:
         left = args.max_minutes * 60 - (time.monotonic() - started)
-        needed = budget.estimate_seconds(config, finished)
+        needed = budget.still_to_run(config, budget.estimate_seconds(config, finished), path)
         if needed is not None and needed > left:  # skipped, not the end: a shorter run after it may still fit
             say(
                 f"{tag} {config.arch} seed {config.seed}: needs about {needed:,.0f} s by this machine's records, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from pathlib import Path
 
 import torch
 
@@ -15,7 +16,8 @@ from benchmarks.measure.model_stats import class_map_side, count_params, design_
 from benchmarks.run.profiles import PROFILES
 from benchmarks.schema.config import RunConfig
 from benchmarks.schema.records import DataInfo, DataParallel, Reference, ReportFacts, RunRecord
-from benchmarks.train import distributed
+from benchmarks.train import checkpoint, distributed
+from benchmarks.train.checkpoint import Checkpoint
 from benchmarks.train.compute import apply_backend_settings
 from benchmarks.train.harness import Diverged, TrainSettings, optimizer_step_flops, train
 
@@ -69,11 +71,30 @@ def failed_record(config: RunConfig, dataset: Dataset, device: str, status: str,
 
 def run_one(
     config: RunConfig, dataset: Dataset, device: str, log=print, oom_retry: bool = False,
-    world: distributed.World | None = None,
+    world: distributed.World | None = None, record: Path | None = None, fresh: bool = False,
 ) -> RunRecord:  # fmt: skip
     """Train one configuration and return its run record; failures become the record's status. With ``world``
-    (--ddp), this rank's share of a data-parallel run: every rank returns the record, rank 0 writes it."""
+    (--ddp), this rank's share of a data-parallel run: every rank returns the record, rank 0 writes it. With
+    ``record`` (where its record goes; not with ``world``), the run saves its state between epochs beside it and
+    resumes a state saved there by an earlier process of the same run (``fresh``: it starts afresh), which is
+    removed once the run has an outcome."""
+    outcome = _run_one(config, dataset, device, log, oom_retry, world, record, fresh)
+    if record is not None and world is None:  # ok, diverged, failed or out of memory; stopped, it raised: kept
+        checkpoint.path_for(record).unlink(missing_ok=True)
+    return outcome
+
+
+def resume_key(config: RunConfig, batch_size: int) -> dict:
+    """What a saved state must match to be resumed: this run's configuration, the batch it trains at (an
+    out-of-memory retry trains at half), the code."""
+    return {"config": dataclasses.asdict(config), "batch_size": batch_size, "git": machine.git_state()}
+
+
+def _run_one(config, dataset, device, log, oom_retry, world, record, fresh) -> RunRecord:
     rank, size = (world.rank, world.size) if world else (0, 1)
+    saves = record is not None and world is None
+    if saves and fresh:
+        checkpoint.path_for(record).unlink(missing_ok=True)
     entry = archs.get_entry(config.arch)
     data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
     model = entry.build()
@@ -90,8 +111,9 @@ def run_one(
         test_loader = DeviceLoader(data.test_images, data.test_labels, batch_size, config.resolution,
                                    channels_last=channels_last, rank=rank, world=size)  # fmt: skip
         used = batch_size if retries else None
+        saver = Checkpoint(checkpoint.path_for(record), resume_key(config, batch_size)) if saves else None
         try:
-            result = train(model, train_loader, test_loader, settings, log=log)
+            result = train(model, train_loader, test_loader, settings, log=log, checkpoint=saver)
             parallel = None
             if world is not None:
                 parallel = DataParallel(

@@ -19,7 +19,9 @@ A step's runs are predicted one by one (``budget.estimate_seconds``) from the re
 there are any, else from an assumed rate (``ASSUMED_SHARE`` of the vendor's dense peak; of a measured matrix
 product on a CPU), with FLOPs counted from the network on the meta device. A run that does not fit in the minutes
 left is not started, and said so; a shorter one after it still may be. Every run is a record, so the same command
-again (the slot's second, shorter command) skips what is done and runs the rest.
+again (the slot's second, shorter command) skips what is done and runs the rest; a run stopped at the first
+command's limit goes on from its last saved epoch (``benchmarks.train.checkpoint``, kept in the work folder on the
+still-warm machine), and the plan counts only its epochs left.
 
 On a CPU (``--device cpu``) the same steps run with the same code, scaled to a rehearsal's minutes (``REHEARSAL``).
 """
@@ -241,16 +243,16 @@ class Planned:
     seconds: float | None
 
 
-def predict(step_configs: list, finished: list, t: Target, done) -> list[Planned]:
-    """Each run's prediction: done (a finished record is there), or its seconds by ``budget.estimate_seconds``."""
+def predict(step_configs: list, finished: list, t: Target, done, record=None) -> list[Planned]:
+    """Each run's prediction: done (a finished record is there), or its seconds by ``budget.estimate_seconds``,
+    less the epochs a stopped run's checkpoint holds (``record(config)``: where its record goes)."""
     from benchmarks.run import budget
 
-    return [
-        Planned(c, True, 0.0) if done(c) else
-        Planned(c, False, budget.estimate_seconds(c, finished, counted_flops(c.arch, c.resolution), t.assumed,
-                                                  step_flops))
-        for c in step_configs
-    ]  # fmt: skip
+    def seconds(c):
+        whole = budget.estimate_seconds(c, finished, counted_flops(c.arch, c.resolution), t.assumed, step_flops)
+        return budget.still_to_run(c, whole, record(c)) if record else whole
+
+    return [Planned(c, True, 0.0) if done(c) else Planned(c, False, seconds(c)) for c in step_configs]
 
 
 def fit(planned: list[Planned], seconds_left: float) -> tuple[list[Planned], list[Planned]]:

@@ -2,9 +2,10 @@
 torchrun. Imported by the submitting command and unpickled in the job, both with submitit installed.
 
 Both are submitit ``Checkpointable``s, so a preempted job is requeued by submitit (its signal handler calls
-``scontrol requeue``) rather than lost. Its checkpoint is the submission itself: the run starts again from its
-first step, because a record's timings and time to accuracy must come from one uninterrupted process; the record
-then says how many times SLURM restarted the job (``env["scheduler"]``, from ``SLURM_RESTART_COUNT``). A job at
+``scontrol requeue``) rather than lost. Its checkpoint is the submission itself, and the run's own: the requeued
+run goes on from the last epoch it saved (``benchmarks.train.checkpoint``; a run saves at most every 30 s), its
+step clock and time to accuracy the sums of its processes' steps, and its record says after which epochs it
+resumed and how many times SLURM restarted the job (``env["scheduler"]``, from ``SLURM_RESTART_COUNT``). A job at
 its time limit is not requeued (the executor's ``max_num_timeout`` is 0): it would only reach the limit again.
 """
 

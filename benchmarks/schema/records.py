@@ -100,6 +100,9 @@ class Final:
     # the clock of time_to_accuracy and the evals: "steps" (training steps only, the warm-up beside it in
     # warmup_seconds); None in records from before it, whose clock included the warm-up
     tta_clock: str | None = None
+    # the epochs after which the run was stopped and resumed from its checkpoint in a new process (empty: never);
+    # its clocks and warm-up are the sums of its processes', and its peak memory the highest of theirs
+    resumed_after_epochs: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ a test-set evaluation after each epoch. Loss and accuracy accumulate on the devi
 the host; the clock is read only after a device synchronize. Before the clock starts, every batch shape and
 mode the run will see is run once and the state put back (``warm_up``): compilation, cuDNN autotuning and first
 allocations are timed apart, as warm-up, and the graphs compiled inside the timed loop are counted (zero expected).
-The evaluation is timed apart from training.
+The evaluation is timed apart from training. With a ``checkpoint`` a run saves its state between epochs and, run
+again, goes on from the last save (``benchmarks.train.checkpoint``), its clocks the sums of its segments'.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from benchmarks.schema.compute import ComputePath
 from benchmarks.schema.recipe import D2L, TrainRecipe
 from benchmarks.schema.records import EpochLog, EvalPoint, Final, Plateau, TrainResult
 from benchmarks.train import distributed
+from benchmarks.train.checkpoint import Checkpoint
 from benchmarks.train.compute import OPTIMIZERS, apply_backend_settings, autocast
 
 PLATEAU_CHECK_STEP = 100  # after this many steps, a run whose recent loss is still ln 10 is labelled on the plateau
@@ -489,15 +492,55 @@ def run_epoch(trainer: Trainer, epoch: int, train_loader, test_loader, at: set[i
     )
 
 
+@dataclass
+class Segments:
+    """What the run's earlier processes measured, where it was resumed from a checkpoint: their warm-ups, their
+    memory peak, the graphs they compiled inside the timed loop, and the epochs after which each stopped."""
+
+    warmup_seconds: float = 0.0
+    peak_memory_bytes: int | None = None
+    recompiled: int = 0
+    resumed_after: list = field(default_factory=list)
+
+
+def snapshot(trainer: Trainer, train_loader, progress: Progress, plateau: PlateauWatch, epochs: list,
+             segments: Segments) -> dict:  # fmt: skip
+    """Everything a resumed run needs to train on exactly as this one would, and what it has measured so far."""
+    device = trainer.settings.device
+    return {
+        "trainer": trainer.state(),
+        "rng": {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(device) if device.startswith("cuda") else None,
+                "order": train_loader.generator.get_state(), "augment": train_loader.augment_generator.get_state()},
+        "epochs": list(epochs), "progress": progress, "plateau": (plateau.step, plateau.loss), "segments": segments,
+    }  # fmt: skip
+
+
+def restore(state: dict, trainer: Trainer, train_loader, plateau: PlateauWatch) -> tuple[list, Progress, Segments]:
+    """A snapshot put back: the trainer's state and the generators; (the epochs, the progress, the segments)."""
+    device = trainer.settings.device
+    trainer.load_state(state["trainer"])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] is not None:
+        torch.cuda.set_rng_state(rng["cuda"], device)
+    train_loader.generator.set_state(rng["order"])
+    train_loader.augment_generator.set_state(rng["augment"])
+    plateau.step, plateau.loss = state["plateau"][0], state["plateau"][1].to(device)
+    return list(state["epochs"]), state["progress"], state["segments"]
+
+
 def train(
-    model: nn.Module, train_loader, test_loader, settings: TrainSettings, log: Callable[[str], None] = print
-) -> TrainResult:
+    model: nn.Module, train_loader, test_loader, settings: TrainSettings, log: Callable[[str], None] = print,
+    checkpoint: Checkpoint | None = None,
+) -> TrainResult:  # fmt: skip
     """Train ``model`` and return what a run record holds about it.
 
     Every shape and mode is warmed up first (``warm_up_checked``); then every training step is on the clock, and
     each evaluation of the test set (``recipe.evals_per_epoch`` per epoch, the last at the epoch's end) is timed
     apart (``run_epoch``). Raises ``Diverged`` (carrying the epoch, and the epochs finished before it) when the
-    training loss stops being finite.
+    training loss stops being finite. With ``checkpoint``, a saved state of this run is resumed after the warm-up,
+    and the state is saved after an epoch when the checkpoint is due (never after the last: the record follows).
     """
     device = settings.device
     trainer = Trainer(model, settings, sample=next(iter(train_loader.shape_samples()))[0])
@@ -507,17 +550,30 @@ def train(
     at = eval_steps(batches, settings.recipe.evals_per_epoch)
     progress, plateau = Progress(), PlateauWatch(settings.epochs * batches, device)
     epochs: list[EpochLog] = []
-    for epoch in range(1, settings.epochs + 1):
+    segments = Segments()
+    saved = checkpoint.load() if checkpoint else None
+    if saved is not None:
+        epochs, progress, segments = restore(saved, trainer, train_loader, plateau)
+        segments.resumed_after.append(len(epochs))
+        log(f"  resumed after epoch {len(epochs)}/{settings.epochs} from {checkpoint.path.name}")
+    for epoch in range(len(epochs) + 1, settings.epochs + 1):
         try:
             row = run_epoch(trainer, epoch, train_loader, test_loader, at, progress, plateau, log)
         except Diverged as err:
             raise Diverged(err.epoch, err.loss, epochs) from None
-        epochs.append(row)
         log(
             f"  epoch {epoch}/{settings.epochs}: loss {row.train_loss:.3f}, train acc {row.train_acc:.3f}, "
             f"test acc {row.test_acc:.3f}, {rate(row.train_examples_per_sec)}"
         )
-    recompiled = graphs_compiled() - warmed.graphs_before_clock
+        if checkpoint and epoch < settings.epochs and checkpoint.due():
+            upto = Segments(segments.warmup_seconds + warmed.seconds,
+                            max(segments.peak_memory_bytes or 0, memory.peak_bytes(device) or 0) or None,
+                            segments.recompiled + graphs_compiled() - warmed.graphs_before_clock,
+                            list(segments.resumed_after))  # fmt: skip
+            took = checkpoint.save(snapshot(trainer, train_loader, progress, plateau, [*epochs, row], upto))
+            row = dataclasses.replace(row, wall_seconds=row.wall_seconds + took)  # the run's wall time holds it
+        epochs.append(row)
+    recompiled = segments.recompiled + graphs_compiled() - warmed.graphs_before_clock
     if recompiled:
         log(f"  warning: {recompiled} graph(s) compiled inside the timed loop; the rates include compilation")
     test_examples = test_loader.num_examples
@@ -528,9 +584,13 @@ def train(
         log(f"  on the ln 10 plateau after {checked.check_step} steps (loss {checked.loss_at_check:.4f})"
             + ("; still there at the end" if checked.at_end else "; it left later"))  # fmt: skip
     rates = [r for r in progress.rank_rates if r]
-    return train_result(epochs, warmed.seconds, memory.peak_bytes(device), recompiled, len(at) * test_examples,
-                        progress.evals, checked, warmed=warmed,
-                        rank_examples_per_sec=sum(rates) / len(rates) if rates else None)  # fmt: skip
+    peak = memory.peak_bytes(device)
+    if segments.peak_memory_bytes is not None:
+        peak = max(peak or 0, segments.peak_memory_bytes)
+    return train_result(epochs, segments.warmup_seconds + warmed.seconds, peak, recompiled,
+                        len(at) * test_examples, progress.evals, checked, warmed=warmed,
+                        rank_examples_per_sec=sum(rates) / len(rates) if rates else None,
+                        resumed_after=segments.resumed_after)  # fmt: skip
 
 
 def rate(examples_per_sec: float | None) -> str:
@@ -543,6 +603,7 @@ def train_result(
     epochs: list[EpochLog], warmup_seconds: float | None, peak_memory_bytes: int | None,
     graphs_in_timed: int | None = None, evaluated_per_epoch: int | None = None, evals: list | None = None,
     plateau: Plateau | None = None, warmed: WarmedUp | None = None, rank_examples_per_sec: float | None = None,
+    resumed_after: list | None = None,
 ) -> TrainResult:  # fmt: skip
     """The run's ``TrainResult``, its ``Final`` built here once from the epochs and the warm-up."""
     last = epochs[-1]
@@ -565,5 +626,6 @@ def train_result(
         graphs_compiled_in_warmup=warmed.graphs if warmed else None,
         compile_cache=warmed.cache if warmed else None,
         tta_clock="steps" if warmed else None,
+        resumed_after_epochs=list(resumed_after or []),
     )
     return TrainResult(epochs, final, peak_memory_bytes, list(evals or []), rank_examples_per_sec)
