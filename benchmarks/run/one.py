@@ -80,21 +80,21 @@ def run_one(
     removed once the run has an outcome."""
     outcome = _run_one(config, dataset, device, log, oom_retry, world, record, fresh)
     if record is not None and world is None:  # ok, diverged, failed or out of memory; stopped, it raised: kept
-        checkpoint.path_for(record).unlink(missing_ok=True)
+        checkpoint.discard(record)
     return outcome
 
 
-def resume_key(config: RunConfig, batch_size: int) -> dict:
+def resume_key(config: RunConfig, batch_size: int, env: dict) -> dict:
     """What a saved state must match to be resumed: this run's configuration, the batch it trains at (an
-    out-of-memory retry trains at half), the code."""
-    return {"config": dataclasses.asdict(config), "batch_size": batch_size, "git": machine.git_state()}
+    out-of-memory retry trains at half), the code (the commit its fingerprint ``env`` already read)."""
+    return {"config": dataclasses.asdict(config), "batch_size": batch_size, "git": env.get("git")}
 
 
 def _run_one(config, dataset, device, log, oom_retry, world, record, fresh) -> RunRecord:
     rank, size = (world.rank, world.size) if world else (0, 1)
     saves = record is not None and world is None
     if saves and fresh:
-        checkpoint.path_for(record).unlink(missing_ok=True)
+        checkpoint.discard(record)
     entry = archs.get_entry(config.arch)
     data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
     model = entry.build()
@@ -111,7 +111,9 @@ def _run_one(config, dataset, device, log, oom_retry, world, record, fresh) -> R
         test_loader = DeviceLoader(data.test_images, data.test_labels, batch_size, config.resolution,
                                    channels_last=channels_last, rank=rank, world=size)  # fmt: skip
         used = batch_size if retries else None
-        saver = Checkpoint(checkpoint.path_for(record), resume_key(config, batch_size)) if saves else None
+        saver = (
+            Checkpoint(checkpoint.path_for(record), resume_key(config, batch_size, static["env"])) if saves else None
+        )
         try:
             result = train(model, train_loader, test_loader, settings, log=log, checkpoint=saver)
             parallel = None

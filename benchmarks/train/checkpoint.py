@@ -56,9 +56,6 @@ class Checkpoint:
         state = read(self.path)
         return state if state is not None and state.get("key") == self.key else None
 
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
-
 
 def read(path: Path, mmap: bool = False) -> dict | None:
     """A checkpoint's contents (``mmap``: tensors left on disk, for its epoch count); None where it is missing or
@@ -69,6 +66,11 @@ def read(path: Path, mmap: bool = False) -> dict | None:
         return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
     except Exception:  # noqa: BLE001 - whatever broke it, the run starts afresh
         return None
+
+
+def discard(record: Path) -> None:
+    """Remove the checkpoint of the run whose record goes to ``record``, where there is one."""
+    path_for(record).unlink(missing_ok=True)
 
 
 def epochs_done(record: Path) -> int:

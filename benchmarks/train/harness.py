@@ -502,6 +502,14 @@ class Segments:
     recompiled: int = 0
     resumed_after: list = field(default_factory=list)
 
+    def with_this(self, warmed: WarmedUp, device: str) -> Segments:
+        """These segments and this process's so far: what a save hands on, and what the run's figures add up."""
+        peak = memory.peak_bytes(device)
+        if self.peak_memory_bytes is not None:
+            peak = max(peak or 0, self.peak_memory_bytes)
+        return Segments(self.warmup_seconds + warmed.seconds, peak,
+                        self.recompiled + graphs_compiled() - warmed.graphs_before_clock, list(self.resumed_after))  # fmt: skip
+
 
 def snapshot(trainer: Trainer, train_loader, progress: Progress, plateau: PlateauWatch, epochs: list,
              segments: Segments) -> dict:  # fmt: skip
@@ -566,14 +574,12 @@ def train(
             f"test acc {row.test_acc:.3f}, {rate(row.train_examples_per_sec)}"
         )
         if checkpoint and epoch < settings.epochs and checkpoint.due():
-            upto = Segments(segments.warmup_seconds + warmed.seconds,
-                            max(segments.peak_memory_bytes or 0, memory.peak_bytes(device) or 0) or None,
-                            segments.recompiled + graphs_compiled() - warmed.graphs_before_clock,
-                            list(segments.resumed_after))  # fmt: skip
+            upto = segments.with_this(warmed, device)
             took = checkpoint.save(snapshot(trainer, train_loader, progress, plateau, [*epochs, row], upto))
             row = dataclasses.replace(row, wall_seconds=row.wall_seconds + took)  # the run's wall time holds it
         epochs.append(row)
-    recompiled = segments.recompiled + graphs_compiled() - warmed.graphs_before_clock
+    total = segments.with_this(warmed, device)
+    recompiled = total.recompiled
     if recompiled:
         log(f"  warning: {recompiled} graph(s) compiled inside the timed loop; the rates include compilation")
     test_examples = test_loader.num_examples
@@ -584,13 +590,10 @@ def train(
         log(f"  on the ln 10 plateau after {checked.check_step} steps (loss {checked.loss_at_check:.4f})"
             + ("; still there at the end" if checked.at_end else "; it left later"))  # fmt: skip
     rates = [r for r in progress.rank_rates if r]
-    peak = memory.peak_bytes(device)
-    if segments.peak_memory_bytes is not None:
-        peak = max(peak or 0, segments.peak_memory_bytes)
-    return train_result(epochs, segments.warmup_seconds + warmed.seconds, peak, recompiled,
+    return train_result(epochs, total.warmup_seconds, total.peak_memory_bytes, recompiled,
                         len(at) * test_examples, progress.evals, checked, warmed=warmed,
                         rank_examples_per_sec=sum(rates) / len(rates) if rates else None,
-                        resumed_after=segments.resumed_after)  # fmt: skip
+                        resumed_after=total.resumed_after)  # fmt: skip
 
 
 def rate(examples_per_sec: float | None) -> str:
