@@ -419,6 +419,37 @@ def test_a_rank_that_runs_its_share_says_its_runs_estimate_only():
     )
 
 
+def test_a_stopped_runs_line_counts_only_the_epochs_its_checkpoint_leaves(tmp_path):
+    """Seed 1 stopped after epoch 1 of 2: its line and the time left count half its 100 s; --force (a fresh start)
+    and --ddp (no checkpoints) count the whole run."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from benchmarks.run.launcher import Suite
+    from benchmarks.train import checkpoint
+    from tests.records_by_hand import make_config, make_record
+
+    _, done = make_record("nin", 0, 0.8, 100.0)
+    configs = [make_config("nin", s) for s in (1, 2, 3)]
+    stopped = checkpoint.path_for(tmp_path / configs[0].file_name())
+    stopped.parent.mkdir(parents=True)
+    torch.save({"epochs": ["epoch 1"]}, stopped)  # what epochs_done reads: one epoch of two
+    args = SimpleNamespace(ddp=False, force=False)
+    suite = Suite(SimpleNamespace(configs=configs), tmp_path, args, 0.0, SimpleNamespace(active=False),
+                  finished=[done])  # fmt: skip
+    assert (
+        local.progress(1, configs[0], suite) == " (about 50 s; 3 run(s) left, about 4.2 min by this machine's records)"
+    )
+    assert (
+        local.progress(2, configs[1], suite)
+        == " (about 1.7 min; 2 run(s) left, about 3.3 min by this machine's records)"
+    )
+    for flag in ("force", "ddp"):
+        suite.args = SimpleNamespace(**{**vars(args), flag: True})
+        assert local.progress(1, configs[0], suite).startswith(" (about 1.7 min; 3 run(s) left, about 5.0 min")
+
+
 def test_the_budget_counts_every_evaluation_and_the_optimizers_own_flops():
     """A run's work, derived by hand: 1.52 GFLOP (NiN at 224 px) x (3 x 60,000 trained + 10,000 evaluated x the
     evaluations an epoch) x 2 epochs, plus the optimizer's FLOPs x its 2 x 469 steps (60,000 / 128, rounded up).

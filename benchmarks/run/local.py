@@ -120,7 +120,7 @@ def run_planned(i: int, config: RunConfig, suite: Suite, dataset: Dataset, launc
         return None
     if args.max_minutes:
         left = args.max_minutes * 60 - (time.monotonic() - started)
-        needed = budget.still_to_run(config, budget.estimate_seconds(config, finished), path)
+        needed = seconds_left(config, suite)
         if needed is not None and needed > left:  # skipped, not the end: a shorter run after it may still fit
             say(
                 f"{tag} {config.arch} seed {config.seed}: needs about {needed:,.0f} s by this machine's records, "
@@ -151,17 +151,28 @@ def run_planned(i: int, config: RunConfig, suite: Suite, dataset: Dataset, launc
     return record.status
 
 
+def seconds_left(config: RunConfig, suite: Suite) -> float | None:
+    """A run's seconds still to go by this machine's records (``budget.estimate_seconds``), less the epochs a
+    stopped run's checkpoint beside its record holds (none with ``--force``, which starts afresh, or ``--ddp``,
+    whose runs save none)."""
+    whole = budget.estimate_seconds(config, suite.finished)
+    if suite.args.force or suite.args.ddp:
+        return whole
+    return budget.still_to_run(config, whole, suite.out / config.file_name())
+
+
 def progress(i: int, config: RunConfig, suite: Suite) -> str:
     """What the i-th run's line says after its name: its estimate and the suite's time left with it (this run and
     the planned runs after it that have no finished record), by this machine's records as they stand when it starts,
-    each finished run adding its rate (``budget.estimate_seconds``, as the plan); nothing where none gives one.
-    torchrun without ``--ddp`` deals the runs out: each rank says its run's estimate only."""
-    here = budget.estimate_seconds(config, suite.finished)
+    each finished run adding its rate, a stopped run only its epochs left (``seconds_left``, as ``--max-minutes``
+    and the plan); nothing where none gives one. torchrun without ``--ddp`` deals the runs out: each rank says its
+    run's estimate only."""
+    here = seconds_left(config, suite)
     if suite.world.active and not suite.args.ddp:
         return f" ({describe_seconds(here)} by this machine's records)" if here is not None else ""
     done = set() if suite.args.force else {r.config for r in suite.finished if r.status in records.DONE}
     left = [c for c in suite.plan.configs[i:] if c not in done]  # the suite's records, not its files read again
-    known = [e for e in [here, *(budget.estimate_seconds(c, suite.finished) for c in left)] if e is not None]
+    known = [e for e in [here, *(seconds_left(c, suite) for c in left)] if e is not None]
     if not known:
         return ""
     unknown = len(left) + 1 - len(known)
