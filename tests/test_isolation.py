@@ -152,3 +152,58 @@ def test_a_signal_stops_the_childs_group_and_the_suite_and_the_same_command_resu
     again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "lenet seed 0: done already" in again.stdout
     assert sorted(p.name.split("__")[0] for p in out.rglob("*.json")) == ["lenet", "sleeps"]
+
+
+KILLED_AFTER_SAVES = textwrap.dedent('''
+    """Imported by every process of the suite (--import); only an isolated child saves: it saves after every epoch
+    and, with $KILLED_AFTER_SAVES, is killed outright once it has saved that many times."""
+    import os
+    import signal
+
+    from benchmarks.train import checkpoint
+
+    checkpoint.EVERY_SECONDS = 0.0
+    real_save, saves = checkpoint.Checkpoint.save, []
+
+
+    def save(self, state):
+        took = real_save(self, state)
+        saves.append(took)
+        if len(saves) == int(os.environ.get("KILLED_AFTER_SAVES", "0")):
+            os.kill(os.getpid(), signal.SIGKILL)  # as a command's limit ends it: no handler, no clean-up
+        return took
+
+
+    checkpoint.Checkpoint.save = save
+''')
+
+
+def test_an_isolated_run_killed_after_a_save_resumes_in_a_new_child_as_if_unstopped(tmp_path):
+    """The child killed outright after saving epoch 2 of 3: the suite records it crashed and keeps the state; the
+    same command retries it in a new child, which goes on after epoch 2 and ends with an unstopped run's figures."""
+    from benchmarks.train import checkpoint
+
+    module = tmp_path / "killed_after_saves.py"
+    module.write_text(KILLED_AFTER_SAVES)
+    stopped, unstopped = tmp_path / "stopped", tmp_path / "unstopped"
+
+    def suite(out, **env):  # in a process of its own: the module's patch stays out of this one
+        command = [sys.executable, "-m", "benchmarks", "run", "--out", str(out), *QUICK, "--epochs", "3",
+                   "--import", str(module), "--arch", "lenet"]  # fmt: skip
+        return subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+
+    first = suite(stopped, KILLED_AFTER_SAVES="2")
+    assert first.returncode == 1 and "crashed" in first.stdout, first.stdout + first.stderr
+    (crashed,) = records.read_records(stopped)
+    assert crashed.status == "crashed" and "SIGKILL" in crashed.error
+    assert len(list(stopped.rglob(f"*{checkpoint.SUFFIX}"))) == 1
+    again = suite(stopped)
+    assert again.returncode == 0 and "resumed after epoch 2/3" in again.stdout, again.stdout + again.stderr
+    (resumed,) = records.read_records(stopped)
+    assert resumed.status == "ok" and resumed.final.resumed_after_epochs == [2]
+    assert list(stopped.rglob(f"*{checkpoint.SUFFIX}")) == []
+    assert suite(unstopped).returncode == 0
+    (whole,) = records.read_records(unstopped)
+    figures = lambda r: [(e.train_loss, e.train_acc, e.test_acc) for e in r.epochs]  # noqa: E731
+    assert whole.final.resumed_after_epochs == [] and figures(resumed) == figures(whole)
