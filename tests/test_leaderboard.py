@@ -472,3 +472,21 @@ def test_time_to_train_is_the_step_clock_and_the_warm_up_with_its_compilation_st
     (group,) = summary.groups([dataclasses.replace(record, final=final)])
     (row,) = group.summary.itertuples()
     assert row.train_seconds == pytest.approx(10.0) and row.warmup_seconds == pytest.approx(60.0)
+
+
+def test_a_seed_stopped_and_resumed_is_marked_where_its_warm_up_is_summed_and_exported_with_its_epochs(tmp_path):
+    """Seed 1 went on after epoch 1 in a new process: its warm-up ran twice and is summed, so the warm-up cell
+    carries a note saying 1 of 2 seeds; the runs export lists the epochs it resumed after, the other seed none."""
+    from benchmarks.report import export
+
+    write(tmp_path, *make_record("nin", 0, 0.86, 30_000.0))
+    config, record = make_record("nin", 1, 0.88, 30_000.0)
+    resumed = dataclasses.replace(record.final, warmup_seconds=2.0, resumed_after_epochs=[1])
+    write(tmp_path, config, dataclasses.replace(record, final=resumed))
+    row = row_of(render_from(tmp_path), "nin")
+    assert "1.5 s 1 of 2 seeds stopped and resumed from a saved epoch in a new process" in row  # median of 1 and 2
+    exported = export.row_dicts(summary.groups(records.read_records(tmp_path)), table="runs")
+    assert [(r["seed"], r["resumed_after_epochs"]) for r in exported] == [(0, None), (1, "1")]
+    (tmp_path / config.file_name()).unlink()
+    write(tmp_path, config, record)  # unstopped: no note
+    assert "resumed" not in row_of(render_from(tmp_path), "nin")

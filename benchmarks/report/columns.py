@@ -105,6 +105,14 @@ def _not_counted(s) -> str:
     return f"not counted: {s.failures}" if s.failures else ""
 
 
+def resumed_note(s) -> str:
+    """Where seeds were stopped and resumed from a saved epoch: their warm-up ran once a process, and is summed."""
+    if not s.n_resumed:
+        return ""
+    return (f"{s.n_resumed} of {s.n_ok} seeds stopped and resumed from a saved epoch in a new process: the warm-up "
+            "of such a seed is its processes' summed; its step clock and accuracy are as unstopped")  # fmt: skip
+
+
 def acc_or_why(s) -> str:
     return (s.acc.text() if s.acc else "") or s.failures or "no learned seed"
 
@@ -180,7 +188,7 @@ SUMMARY_COLUMNS = {
                        "seconds of training steps, warm-up and evaluation excluded", True),
     "time to train, whole": C("time to train", lambda s, c: fmt(s.train_seconds, ",.0f", " s"),
                               "seconds of training steps, warm-up and evaluation excluded", True),
-    "warm-up": C("warm-up", lambda s, c: fmt(s.warmup_seconds, ".1f", " s"),
+    "warm-up": C("warm-up", lambda s, c: c.notes.cell(fmt(s.warmup_seconds, ".1f", " s"), resumed_note(s)),
                  "the warm-up's seconds (compilation, autotuning), the median over seeds", True),
     "peak memory": C(_memory_header, lambda s, c: fmt(s.peak_mib, ",.0f", " MiB"),
                      "peak RSS on a CPU, peak CUDA memory on a GPU", True),
@@ -445,6 +453,9 @@ RUN_COLUMNS = {
                        lambda x: x.r.train_seconds),
     "warmup_seconds": X("the warm-up before the clock: each batch shape and mode once (compilation, autotuning)",
                         lambda x: x.r.warmup_seconds),
+    "resumed_after_epochs": X("the epochs after which the run was stopped and went on in a new process from its "
+                              "saved state, ';'-separated (empty: never)",
+                              lambda x: ";".join(map(str, x.r.resumed_after)) or None),
     "peak_memory_mib": X("peak RSS on a CPU, peak CUDA memory on a GPU, in MiB", lambda x: x.r.peak_mib),
     **{f"time_to_{k}_s": X(f"step-clock seconds until the test accuracy first reached {t:.2f} (empty with status ok: "
                            "not reached)", lambda x, t=t: x.r.tta.get(tta.key(t)) if x.result else None)

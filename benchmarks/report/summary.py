@@ -138,6 +138,7 @@ def frame(records: list[RunRecord]) -> pd.DataFrame:
             # time to train: the step clock, as time to accuracy; the warm-up (compilation, autotuning) beside it
             "train_seconds": final.train_seconds - (final.warmup_seconds or 0.0) if final else None,
             "warmup_seconds": final.warmup_seconds if final else None,
+            "resumed_after": tuple(final.resumed_after_epochs) if final else (),
             "peak_mib": r.peak_memory_bytes / 2**20 if r.peak_memory_bytes else None,
             "reference": ref, "recipe_name": c.recipe.name, "world_size": c.world_size,
             "backend": r.data_parallel.backend if r.data_parallel else None,
@@ -209,6 +210,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "train_eps_std": ok.train_eps.std(ddof=1) if len(ok) > 1 else None,
             "train_seconds": ok.train_seconds.mean() if len(ok) else None,
             "warmup_seconds": ok.warmup_seconds.median() if len(ok) else None,
+            "n_resumed": sum(bool(epochs) for epochs in ok.resumed_after),  # their warm-ups: each process's, summed
             "peak_mib": ok.peak_mib.max() if len(ok) else None,
             "ok_epochs": list(ok.epochs_log), "learned_epochs": list(good.epochs_log),
             "learned_evals": list(good.evals_log), "ok_evals": list(ok.evals_log),
