@@ -57,24 +57,14 @@ class Checkpoint:
         return state if state is not None and state.get("key") == self.key else None
 
 
-def saved_types() -> list[type]:
-    """The suite's own types a state holds besides tensors and plain values (``harness.snapshot``): the only
-    classes ``torch.load``'s ``weights_only`` unpickler may build from a checkpoint."""
-    from benchmarks.schema.records import EpochLog, EvalPoint
-    from benchmarks.train.harness import Progress, Segments
-
-    return [Progress, Segments, EpochLog, EvalPoint]
-
-
 def read(path: Path, mmap: bool = False) -> dict | None:
     """A checkpoint's contents (``mmap``: tensors left on disk, for its epoch count); None where it is missing or
-    unreadable (a file cut short by a full disk is no state to resume from), or holds any other class: loaded with
-    ``weights_only``, a file in the records' folder runs no code of its own."""
+    unreadable (a file cut short by a full disk is no state to resume from), or holds anything but tensors and
+    plain values: loaded with ``weights_only``, a file in the records' folder runs no code of its own."""
     if not Path(path).is_file():
         return None
     try:
-        with torch.serialization.safe_globals(saved_types()):
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception:  # noqa: BLE001 - whatever broke it, the run starts afresh
         return None
 

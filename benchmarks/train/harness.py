@@ -513,14 +513,16 @@ class Segments:
 
 def snapshot(trainer: Trainer, train_loader, progress: Progress, plateau: PlateauWatch, epochs: list,
              segments: Segments) -> dict:  # fmt: skip
-    """Everything a resumed run needs to train on exactly as this one would, and what it has measured so far."""
+    """Everything a resumed run needs to train on exactly as this one would, and what it has measured so far: tensors
+    and plain values only (the measurements as dicts), so that it loads with ``weights_only``."""
     device = trainer.settings.device
     return {
         "trainer": trainer.state(),
         "rng": {"torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state(device) if device.startswith("cuda") else None,
                 "order": train_loader.generator.get_state(), "augment": train_loader.augment_generator.get_state()},
-        "epochs": list(epochs), "progress": progress, "plateau": (plateau.step, plateau.loss), "segments": segments,
+        "epochs": [dataclasses.asdict(e) for e in epochs], "progress": dataclasses.asdict(progress),
+        "plateau": (plateau.step, plateau.loss), "segments": dataclasses.asdict(segments),
     }  # fmt: skip
 
 
@@ -535,7 +537,10 @@ def restore(state: dict, trainer: Trainer, train_loader, plateau: PlateauWatch) 
     train_loader.generator.set_state(rng["order"])
     train_loader.augment_generator.set_state(rng["augment"])
     plateau.step, plateau.loss = state["plateau"][0], state["plateau"][1].to(device)
-    return list(state["epochs"]), state["progress"], state["segments"]
+    progress = state["progress"]
+    progress = Progress(progress["clock"], progress["examples"], [EvalPoint(**e) for e in progress["evals"]],
+                        list(progress["rank_rates"]))  # fmt: skip
+    return [EpochLog(**e) for e in state["epochs"]], progress, Segments(**state["segments"])
 
 
 def train(
