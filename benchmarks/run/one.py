@@ -78,9 +78,12 @@ def run_one(
     ``record`` (where its record goes; not with ``world``), the run saves its state between epochs beside it and
     resumes a state saved there by an earlier process of the same run (``fresh``: it starts afresh), which is
     removed once the run has an outcome."""
-    outcome = _run_one(config, dataset, device, log, oom_retry, world, record, fresh)
-    if record is not None and world is None:  # ok, diverged, failed or out of memory; stopped, it raised: kept
-        checkpoint.discard(record)
+    saved_beside = record if world is None else None  # a data-parallel run saves none
+    if saved_beside is not None and fresh:
+        checkpoint.discard(saved_beside)
+    outcome = _run_one(config, dataset, device, log, oom_retry, world, saved_beside)
+    if saved_beside is not None:  # ok, diverged, failed or out of memory; stopped, it raised: kept
+        checkpoint.discard(saved_beside)
     return outcome
 
 
@@ -90,11 +93,8 @@ def resume_key(config: RunConfig, batch_size: int, env: dict) -> dict:
     return {"config": dataclasses.asdict(config), "batch_size": batch_size, "git": env.get("git")}
 
 
-def _run_one(config, dataset, device, log, oom_retry, world, record, fresh) -> RunRecord:
+def _run_one(config, dataset, device, log, oom_retry, world, saved_beside) -> RunRecord:
     rank, size = (world.rank, world.size) if world else (0, 1)
-    saves = record is not None and world is None
-    if saves and fresh:
-        checkpoint.discard(record)
     entry = archs.get_entry(config.arch)
     data = dataset.subset(config.train_subset, config.test_subset, seed=SUBSET_SEED)
     model = entry.build()
@@ -111,9 +111,8 @@ def _run_one(config, dataset, device, log, oom_retry, world, record, fresh) -> R
         test_loader = DeviceLoader(data.test_images, data.test_labels, batch_size, config.resolution,
                                    channels_last=channels_last, rank=rank, world=size)  # fmt: skip
         used = batch_size if retries else None
-        saver = (
-            Checkpoint(checkpoint.path_for(record), resume_key(config, batch_size, static["env"])) if saves else None
-        )
+        saver = None if saved_beside is None else Checkpoint(checkpoint.path_for(saved_beside),
+                                                             resume_key(config, batch_size, static["env"]))  # fmt: skip
         try:
             result = train(model, train_loader, test_loader, settings, log=log, checkpoint=saver)
             parallel = None

@@ -537,9 +537,8 @@ def restore(state: dict, trainer: Trainer, train_loader, plateau: PlateauWatch) 
     train_loader.generator.set_state(rng["order"])
     train_loader.augment_generator.set_state(rng["augment"])
     plateau.step, plateau.loss = state["plateau"][0], state["plateau"][1].to(device)
-    progress = state["progress"]
-    progress = Progress(progress["clock"], progress["examples"], [EvalPoint(**e) for e in progress["evals"]],
-                        list(progress["rank_rates"]))  # fmt: skip
+    saved = state["progress"]
+    progress = Progress(**{**saved, "evals": [EvalPoint(**e) for e in saved["evals"]]})
     return [EpochLog(**e) for e in state["epochs"]], progress, Segments(**state["segments"])
 
 
