@@ -426,6 +426,7 @@ def test_a_stopped_runs_line_counts_only_the_epochs_its_checkpoint_leaves(tmp_pa
 
     import torch
 
+    from benchmarks.measure import machine
     from benchmarks.run.launcher import Suite
     from benchmarks.train import checkpoint
     from tests.records_by_hand import make_config, make_record
@@ -434,7 +435,8 @@ def test_a_stopped_runs_line_counts_only_the_epochs_its_checkpoint_leaves(tmp_pa
     configs = [make_config("nin", s) for s in (1, 2, 3)]
     stopped = checkpoint.path_for(tmp_path / configs[0].file_name())
     stopped.parent.mkdir(parents=True)
-    torch.save({"epochs": ["epoch 1"]}, stopped)  # what epochs_done reads: one epoch of two
+    key = checkpoint.key(configs[0], configs[0].batch_size, machine.git_state())  # the key its run saves under
+    torch.save({"key": key, "epochs": ["epoch 1"]}, stopped)  # what epochs_done reads: one epoch of two
     args = SimpleNamespace(ddp=False, force=False)
     suite = Suite(SimpleNamespace(configs=configs), tmp_path, args, 0.0, SimpleNamespace(active=False),
                   finished=[done])  # fmt: skip
@@ -448,6 +450,42 @@ def test_a_stopped_runs_line_counts_only_the_epochs_its_checkpoint_leaves(tmp_pa
     for flag in ("force", "ddp"):
         suite.args = SimpleNamespace(**{**vars(args), flag: True})
         assert local.progress(1, configs[0], suite).startswith(" (about 1.7 min; 3 run(s) left, about 5.0 min")
+
+
+def test_a_checkpoint_counts_in_the_time_left_exactly_when_its_run_would_resume_from_it(tmp_path):
+    """The estimate discounts the saved epochs of a checkpoint that the run's own load accepts (its configuration
+    and commit, at its batch or at the half an out-of-memory retry trains at), and of no other: a checkpoint left by
+    another commit, or another configuration's at the same path, would be ignored by the run, which starts afresh."""
+    import dataclasses
+
+    from benchmarks.measure import machine
+    from benchmarks.train import checkpoint
+    from tests.records_by_hand import make_config
+
+    config = make_config("nin", 1)
+    record = tmp_path / config.file_name()
+    here = machine.git_state()
+    saved_by = {
+        "this run": (config, config.batch_size, here),
+        "this run, retried at half its batch": (config, config.batch_size // 2, here),
+        "another commit": (config, config.batch_size, {**here, "commit": "0" * 40}),
+        "a tree with other changes": (config, config.batch_size, {**here, "dirty": not here["dirty"]}),
+        "another learning rate": (dataclasses.replace(config, lr=config.lr / 2), config.batch_size, here),
+    }
+    counted = {}
+    for who, (saved_config, batch, git) in saved_by.items():
+        key = checkpoint.key(saved_config, batch, git)
+        checkpoint.Checkpoint(checkpoint.path_for(record), key).save({"epochs": ["epoch 1"]})
+        run_loads = any(checkpoint.Checkpoint(checkpoint.path_for(record), checkpoint.key(config, b, here)).load()
+                        for b in (config.batch_size, config.batch_size // 2))  # fmt: skip
+        counted[who] = (checkpoint.epochs_done(record, config), run_loads)
+    assert counted == {
+        "this run": (1, True),
+        "this run, retried at half its batch": (1, True),
+        "another commit": (0, False),
+        "a tree with other changes": (0, False),
+        "another learning rate": (0, False),
+    }
 
 
 def test_the_budget_counts_every_evaluation_and_the_optimizers_own_flops():

@@ -98,6 +98,7 @@ def test_the_dry_run_prints_an_h200s_plan_with_its_assumption_on_a_machine_witho
 def test_a_run_stopped_with_epochs_saved_is_planned_for_its_epochs_left(tmp_path):
     """NiN's seed 0 at d2l's budget (10 epochs), stopped by the first command with 4 epochs in its checkpoint: the
     second command's plan counts the 6 left, 60% of the whole run's seconds; the runs without one, all of theirs."""
+    from benchmarks.measure import machine
     from benchmarks.train import checkpoint
 
     t = slot.target("cuda", dry_run=True)
@@ -106,7 +107,8 @@ def test_a_run_stopped_with_epochs_saved_is_planned_for_its_epochs_left(tmp_path
     record = lambda c: tmp_path / c.file_name()  # noqa: E731
     nin = next(c for c in configs if c.arch == "nin")
     assert nin.epochs == 10
-    checkpoint.Checkpoint(checkpoint.path_for(record(nin)), {"run": "nin"}).save({"epochs": ["an epoch log"] * 4})
+    key = checkpoint.key(nin, nin.batch_size, machine.git_state())  # the key nin's run saves under, here
+    checkpoint.Checkpoint(checkpoint.path_for(record(nin)), key).save({"epochs": ["an epoch log"] * 4})
     whole = slot.predict(configs, [], t, lambda c: False)
     planned = slot.predict(configs, [], t, lambda c: False, record)
     for before, now in zip(whole, planned):

@@ -121,5 +121,5 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
 def still_to_run(config: RunConfig, seconds: float | None, record: Path) -> float | None:
     """A run's estimate less the epochs a checkpoint beside its ``record`` holds: a stopped run resumes after them
     (``benchmarks.train.checkpoint``)."""
-    done = checkpoint.epochs_done(record) if seconds is not None else 0
+    done = checkpoint.epochs_done(record, config) if seconds is not None else 0
     return seconds * (config.epochs - done) / config.epochs if done else seconds

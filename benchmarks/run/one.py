@@ -87,12 +87,6 @@ def run_one(
     return outcome
 
 
-def resume_key(config: RunConfig, batch_size: int, env: dict) -> dict:
-    """What a saved state must match to be resumed: this run's configuration, the batch it trains at (an
-    out-of-memory retry trains at half), the code (the commit its fingerprint ``env`` already read)."""
-    return {"config": dataclasses.asdict(config), "batch_size": batch_size, "git": env.get("git")}
-
-
 def _run_one(config, dataset, device, log, oom_retry, world, saved_beside) -> RunRecord:
     rank, size = (world.rank, world.size) if world else (0, 1)
     entry = archs.get_entry(config.arch)
@@ -112,7 +106,7 @@ def _run_one(config, dataset, device, log, oom_retry, world, saved_beside) -> Ru
                                    channels_last=channels_last, rank=rank, world=size)  # fmt: skip
         used = batch_size if retries else None
         saver = None if saved_beside is None else Checkpoint(checkpoint.path_for(saved_beside),
-                                                             resume_key(config, batch_size, static["env"]))  # fmt: skip
+                                                             checkpoint.key(config, batch_size, static["env"].get("git")))  # fmt: skip
         try:
             result = train(model, train_loader, test_loader, settings, log=log, checkpoint=saver)
             parallel = None

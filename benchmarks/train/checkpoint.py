@@ -5,7 +5,8 @@ The file sits beside the run's record (``<record stem>.partial.pt``), is replace
 the run has an outcome. It holds everything a step changes and everything the run has measured so far (the
 trainer's state, the random generators, the epochs' logs, the evaluation points and the step clock: ``harness``
 says what), so that a resumed run trains exactly as the run would have unstopped (tested). It is read back only
-by the same configuration at the same batch size from the same code (``key``): anything else starts afresh.
+by the same configuration at the same batch size from the same code (``key``): anything else starts afresh, and
+counts for nothing in the time a run has left (``epochs_done``).
 
 A 129 M-parameter VGG-11 is half a gigabyte to write, so a run saves after an epoch only when ``EVERY_SECONDS``
 have passed since its start or its last save, and never after its last epoch.
@@ -13,6 +14,7 @@ have passed since its start or its last save, and never after its last epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.atomic import write_atomically
+from benchmarks.measure import machine
+from benchmarks.schema.config import RunConfig
 
 SUFFIX = ".partial.pt"
 EVERY_SECONDS = 30.0
@@ -30,6 +34,13 @@ def path_for(record: Path) -> Path:
     """The checkpoint of the run whose record goes to ``record``."""
     record = Path(record)
     return record.with_name(record.name.removesuffix(".json") + SUFFIX)
+
+
+def key(config: RunConfig, batch_size: int, git: dict | None) -> dict:
+    """What a saved state must match to be resumed: the run's configuration, the batch it trains at (an
+    out-of-memory retry trains at half), the code (``git``: the commit and whether the tree had changes, as the
+    run's fingerprint read them)."""
+    return {"config": dataclasses.asdict(config), "batch_size": batch_size, "git": git}
 
 
 @dataclass
@@ -74,7 +85,12 @@ def discard(record: Path) -> None:
     path_for(record).unlink(missing_ok=True)
 
 
-def epochs_done(record: Path) -> int:
-    """How many epochs of the run whose record goes to ``record`` its checkpoint holds (0: none)."""
+def epochs_done(record: Path, config: RunConfig) -> int:
+    """How many epochs of ``config``'s run, whose record goes to ``record``, its checkpoint holds: 0 where there is
+    none, or it is another configuration's or another commit's, which the run would not resume. At whatever batch
+    it saved: a run retried at half its batch after running out of memory resumes at that batch."""
     state = read(path_for(record), mmap=True)
-    return len(state["epochs"]) if state else 0
+    saved = state.get("key") if state else None
+    if not isinstance(saved, dict) or saved != key(config, saved.get("batch_size"), machine.git_state()):
+        return 0
+    return len(state["epochs"])
