@@ -7,6 +7,11 @@ depend on the machine, from any record; the optimizer's own FLOPs a step counted
 slot's plan counts them), and set against its measured wall time. The rules: the ``NEAREST_ENTRIES``
 entries nearest in FLOPs an example, 1 and 2, and all of them (the rule before). ``python perf/estimate_error.py
 [FOLDER]`` (default ``results/runs``) prints the table as markdown.
+
+Then a run stopped part-way, resumed by a later command (``budget.still_to_run``): for every finished run of two
+epochs or more and each epoch k before its last, as if its checkpoint held its first k epochs, its time left (its
+measured epochs after k and one warm-up, its own) is estimated by the two rules: its first k epochs' pace (the rule
+now), and its entry's estimate without its own records, as above, scaled to the epochs left (the rule before).
 """
 
 from __future__ import annotations
@@ -38,6 +43,28 @@ def estimate(run, found: list, nearest: int) -> float | None:
     return budget.estimate_seconds(run.config, others, flops=run.flops, step_flops=slot.step_flops)
 
 
+def stopped_runs(found: list) -> list[tuple[float, float, float, str]]:
+    """(measured seconds left, by its saved epochs' pace, by the scaled estimate, profile) of every finished run at
+    each epoch before its last: the time left of a run whose checkpoint held its first k epochs."""
+    from dataclasses import asdict
+
+    rows = []
+    for run in found:
+        epochs = run.epochs
+        if len(epochs) < 2:
+            continue
+        whole = estimate(run, found, budget.NEAREST_ENTRIES)
+        for k in range(1, len(epochs)):
+            left = sum(e.wall_seconds for e in epochs[k:]) + (run.final.warmup_seconds or 0.0)
+            state = {"epochs": [asdict(e) for e in epochs[:k]],
+                     "segments": {"warmup_seconds": run.final.warmup_seconds or 0.0, "resumed_after": []}}  # fmt: skip
+            own = budget.at_its_pace(run.config, state)  # what still_to_run gives from such a checkpoint
+            scaled = whole * (run.config.epochs - k) / run.config.epochs if whole else None
+            if scaled:
+                rows.append((left, own, scaled, run.config.profile))
+    return rows
+
+
 def main(folder: str = "results/runs") -> None:
     found = [r for r in records.read_records(Path(folder)) if r.status == "ok" and r.final and r.flops]
     rows = []
@@ -58,6 +85,21 @@ def main(folder: str = "results/runs") -> None:
         print(f"| {profile} | {len(part)} | {measured:,.0f} | " + " | ".join(cells) + " |")
     worst = {rule: max(abs(math.log(g[rule] / run.final.wall_seconds)) for run, g in rows) for rule in RULES}
     print("\nworst single run, as a factor: " + ", ".join(f"{rule} {math.exp(w):.1f}x" for rule, w in worst.items()))
+
+    NEAREST = 2
+    budget.NEAREST_ENTRIES = NEAREST
+    stopped = stopped_runs(found)
+    print(f"\n{len(stopped)} stopped runs (each finished run at each epoch before its last), their time left\n")
+    print(
+        "| profile | stops | measured s left | saved epochs' pace: s, median error | "
+        f"scaled estimate (nearest {NEAREST}): s, median error |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for profile in [*sorted({row[3] for row in stopped}), "all"]:
+        part = [row for row in stopped if profile in ("all", row[3])]
+        cells = [f"{sum(row[i] for row in part):,.0f}, {statistics.median(abs(row[i] / row[0] - 1) for row in part):.0%}"
+                 for i in (1, 2)]  # fmt: skip
+        print(f"| {profile} | {len(part)} | {sum(row[0] for row in part):,.0f} | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

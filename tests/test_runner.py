@@ -420,8 +420,8 @@ def test_a_rank_that_runs_its_share_says_its_runs_estimate_only():
 
 
 def test_a_stopped_runs_line_counts_only_the_epochs_its_checkpoint_leaves(tmp_path):
-    """Seed 1 stopped after epoch 1 of 2: its line and the time left count half its 100 s; --force (a fresh start)
-    and --ddp (no checkpoints) count the whole run."""
+    """Seed 1 stopped after epoch 1 of 2: its line and the time left count its epoch left at its saved epoch's pace
+    and one warm-up (45 s), not its 100 s; --force (a fresh start) and --ddp (no checkpoints) count the whole run."""
     from types import SimpleNamespace
 
     import torch
@@ -436,12 +436,13 @@ def test_a_stopped_runs_line_counts_only_the_epochs_its_checkpoint_leaves(tmp_pa
     stopped = checkpoint.path_for(tmp_path / configs[0].file_name())
     stopped.parent.mkdir(parents=True)
     key = checkpoint.key(configs[0], configs[0].batch_size, machine.git_state())  # the key its run saves under
-    torch.save({"key": key, "epochs": ["epoch 1"]}, stopped)  # what epochs_done reads: one epoch of two
+    saved = {"epochs": [{"wall_seconds": 41.0}], "segments": {"warmup_seconds": 4.0, "resumed_after": []}}
+    torch.save({"key": key, **saved}, stopped)  # one epoch of two, 41 s, after 4 s of warm-up: 45 s left
     args = SimpleNamespace(ddp=False, force=False)
     suite = Suite(SimpleNamespace(configs=configs), tmp_path, args, 0.0, SimpleNamespace(active=False),
                   finished=[done])  # fmt: skip
     assert (
-        local.progress(1, configs[0], suite) == " (about 50 s; 3 run(s) left, about 4.2 min by this machine's records)"
+        local.progress(1, configs[0], suite) == " (about 45 s; 3 run(s) left, about 4.1 min by this machine's records)"
     )
     assert (
         local.progress(2, configs[1], suite)
@@ -459,6 +460,7 @@ def test_a_checkpoint_counts_in_the_time_left_exactly_when_its_run_would_resume_
     import dataclasses
 
     from benchmarks.measure import machine
+    from benchmarks.run import budget
     from benchmarks.train import checkpoint
     from tests.records_by_hand import make_config
 
@@ -475,17 +477,39 @@ def test_a_checkpoint_counts_in_the_time_left_exactly_when_its_run_would_resume_
     counted = {}
     for who, (saved_config, batch, git) in saved_by.items():
         key = checkpoint.key(saved_config, batch, git)
-        checkpoint.Checkpoint(checkpoint.path_for(record), key).save({"epochs": ["epoch 1"]})
+        saved = {"epochs": [{"wall_seconds": 30.0}], "segments": {"warmup_seconds": 2.0, "resumed_after": []}}
+        checkpoint.Checkpoint(checkpoint.path_for(record), key).save(saved)  # epoch 1 of 2: 32 s left
         run_loads = any(checkpoint.Checkpoint(checkpoint.path_for(record), checkpoint.key(config, b, here)).load()
                         for b in (config.batch_size, config.batch_size // 2))  # fmt: skip
-        counted[who] = (checkpoint.epochs_done(record, config), run_loads)
+        counted[who] = (budget.still_to_run(config, 100.0, record), run_loads)
     assert counted == {
-        "this run": (1, True),
-        "this run, retried at half its batch": (1, True),
-        "another commit": (0, False),
-        "a tree with other changes": (0, False),
-        "another learning rate": (0, False),
+        "this run": (32.0, True),
+        "this run, retried at half its batch": (32.0, True),
+        "another commit": (100.0, False),
+        "a tree with other changes": (100.0, False),
+        "another learning rate": (100.0, False),
     }
+
+
+def test_a_stopped_runs_time_left_is_its_saved_epochs_pace_and_one_warm_up_whatever_the_estimate(tmp_path):
+    """A run of 10 epochs stopped twice, its checkpoint holding epochs of 20, 22, 24 and 26 s (mean 23 s) and 9 s
+    of warm-up over its two processes: 6 epochs left at 23 s and one warm-up of 4.5 s, 142.5 s, whether the entry's
+    estimate from other records says 1,000 s or has none (no record has its FLOPs: VGG-11 on a lent GPU's second
+    command); with no epoch saved, the estimate as it is."""
+    from benchmarks.measure import machine
+    from benchmarks.run import budget
+    from benchmarks.train import checkpoint
+    from tests.records_by_hand import make_config
+
+    config = make_config("vgg11", 0, epochs=10)
+    record = tmp_path / config.file_name()
+    state = checkpoint.Checkpoint(checkpoint.path_for(record), checkpoint.key(config, 128, machine.git_state()))
+    epochs = [{"wall_seconds": s} for s in (20.0, 22.0, 24.0, 26.0)]
+    state.save({"epochs": epochs, "segments": {"warmup_seconds": 9.0, "resumed_after": [2]}})
+    assert budget.still_to_run(config, 1000.0, record) == pytest.approx(142.5)
+    assert budget.still_to_run(config, None, record) == pytest.approx(142.5)
+    state.save({"epochs": [], "segments": {"warmup_seconds": 3.0, "resumed_after": []}})
+    assert budget.still_to_run(config, 1000.0, record) == 1000.0 and budget.still_to_run(config, None, record) is None
 
 
 def test_the_budget_counts_every_evaluation_and_the_optimizers_own_flops():

@@ -96,8 +96,9 @@ def test_the_dry_run_prints_an_h200s_plan_with_its_assumption_on_a_machine_witho
 
 
 def test_a_run_stopped_with_epochs_saved_is_planned_for_its_epochs_left(tmp_path):
-    """NiN's seed 0 at d2l's budget (10 epochs), stopped by the first command with 4 epochs in its checkpoint: the
-    second command's plan counts the 6 left, 60% of the whole run's seconds; the runs without one, all of theirs."""
+    """NiN's seed 0 at d2l's budget (10 epochs), stopped by the first command with 4 epochs of 12 s in its
+    checkpoint after 3 s of warm-up: the second command's plan counts the 6 left at that pace and one warm-up
+    (75 s); the runs without one, all of their seconds."""
     from benchmarks.measure import machine
     from benchmarks.train import checkpoint
 
@@ -108,11 +109,12 @@ def test_a_run_stopped_with_epochs_saved_is_planned_for_its_epochs_left(tmp_path
     nin = next(c for c in configs if c.arch == "nin")
     assert nin.epochs == 10
     key = checkpoint.key(nin, nin.batch_size, machine.git_state())  # the key nin's run saves under, here
-    checkpoint.Checkpoint(checkpoint.path_for(record(nin)), key).save({"epochs": ["an epoch log"] * 4})
+    saved = {"epochs": [{"wall_seconds": 12.0}] * 4, "segments": {"warmup_seconds": 3.0, "resumed_after": []}}
+    checkpoint.Checkpoint(checkpoint.path_for(record(nin)), key).save(saved)
     whole = slot.predict(configs, [], t, lambda c: False)
     planned = slot.predict(configs, [], t, lambda c: False, record)
     for before, now in zip(whole, planned):
-        expected = before.seconds * 0.6 if before.config.arch == "nin" else before.seconds
+        expected = 6 * 12.0 + 3.0 if before.config.arch == "nin" else before.seconds
         assert now.seconds == pytest.approx(expected, rel=1e-9)
 
 

@@ -6,7 +6,7 @@ the run has an outcome. It holds everything a step changes and everything the ru
 trainer's state, the random generators, the epochs' logs, the evaluation points and the step clock: ``harness``
 says what), so that a resumed run trains exactly as the run would have unstopped (tested). It is read back only
 by the same configuration at the same batch size from the same code (``key``): anything else starts afresh, and
-counts for nothing in the time a run has left (``epochs_done``).
+counts for nothing in the time a run has left (``resumable``).
 
 A 129 M-parameter VGG-11 is half a gigabyte to write, so a run saves after an epoch only when ``EVERY_SECONDS``
 have passed since its start or its last save, and never after its last epoch.
@@ -85,12 +85,13 @@ def discard(record: Path) -> None:
     path_for(record).unlink(missing_ok=True)
 
 
-def epochs_done(record: Path, config: RunConfig) -> int:
-    """How many epochs of ``config``'s run, whose record goes to ``record``, its checkpoint holds: 0 where there is
-    none, or it is another configuration's or another commit's, which the run would not resume. At whatever batch
-    it saved: a run retried at half its batch after running out of memory resumes at that batch."""
+def resumable(record: Path, config: RunConfig) -> dict | None:
+    """The saved state of ``config``'s run, whose record goes to ``record``, where the run would resume from it
+    (tensors left on disk: for what it measured, its ``epochs`` and ``segments``); None where there is none, or it
+    is another configuration's or another commit's. At whatever batch it saved: a run retried at half its batch
+    after running out of memory resumes at that batch."""
     state = read(path_for(record), mmap=True)
     saved = state.get("key") if state else None
     if not isinstance(saved, dict) or saved != key(config, saved.get("batch_size"), machine.git_state()):
-        return 0
-    return len(state["epochs"])
+        return None
+    return state
