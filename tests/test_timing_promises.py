@@ -23,7 +23,7 @@ def unpaused(**run) -> tuple[float, float]:
     """(the step clock of the same training with nothing added, the pause to add): a pause 4x that clock at least,
     so that a pause on the clock shows above it even on a loaded machine (a shared CPU ran the tiny model's steps
     several times slower than alone): the clock stays under clock + pause / 2 unless the training runs 3x slower
-    than the unpaused run, and any leak of the pause passes that."""
+    than the unpaused run, and a leaked pause always exceeds it."""
     clock = sum(e.timed_seconds for e in train_once(**run).epochs)
     return clock, max(PAUSE, 4 * clock)
 
