@@ -27,6 +27,7 @@ from benchmarks.run import budget, slot  # noqa: E402
 from benchmarks.schema import records  # noqa: E402
 
 RULES = {"nearest 1": 1, "nearest 2": 2, "all entries": 10**6}
+NEAREST = budget.NEAREST_ENTRIES  # the rule in force (``estimate`` sets the module's value to each rule's)
 
 
 def first_seeds(found: list) -> list:
@@ -53,7 +54,7 @@ def stopped_runs(found: list) -> list[tuple[float, float, float, str]]:
         epochs = run.epochs
         if len(epochs) < 2:
             continue
-        whole = estimate(run, found, budget.NEAREST_ENTRIES)
+        whole = estimate(run, found, NEAREST)
         for k in range(1, len(epochs)):
             left = sum(e.wall_seconds for e in epochs[k:]) + (run.final.warmup_seconds or 0.0)
             state = {"epochs": [asdict(e) for e in epochs[:k]],
@@ -86,8 +87,6 @@ def main(folder: str = "results/runs") -> None:
     worst = {rule: max(abs(math.log(g[rule] / run.final.wall_seconds)) for run, g in rows) for rule in RULES}
     print("\nworst single run, as a factor: " + ", ".join(f"{rule} {math.exp(w):.1f}x" for rule, w in worst.items()))
 
-    NEAREST = 2
-    budget.NEAREST_ENTRIES = NEAREST
     stopped = stopped_runs(found)
     print(f"\n{len(stopped)} stopped runs (each finished run at each epoch before its last), their time left\n")
     print(
