@@ -12,6 +12,12 @@ Then a run stopped part-way, resumed by a later command (``budget.still_to_run``
 epochs or more and each epoch k before its last, as if its checkpoint held its first k epochs, its time left (its
 measured epochs after k and one warm-up, its own) is estimated by the two rules: its first k epochs' pace (the rule
 now), and its entry's estimate without its own records, as above, scaled to the epochs left (the rule before).
+
+Last, a machine's first ``nox -s bench`` (the cpu profile, as the runner plans it today): each machine's runs of it
+replayed in plan order, each estimated from every other machine's records and this machine's runs before it, as the
+progress line gives it; by the rule now (an entry with no run here yet: the other machines' time of the same work,
+scaled by this machine's against theirs, ``budget.from_other_machines``) and the rule before (the nearest entries'
+rates here: after LeNet alone, LeNet's). Its last column is what the second run's line says of the suite's time left.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from benchmarks.schema import records  # noqa: E402
 
 RULES = {"nearest 1": 1, "nearest 2": 2, "all entries": 10**6}
 NEAREST = budget.NEAREST_ENTRIES  # the rule in force (``estimate`` sets the module's value to each rule's)
+# a new entry's first run: the other machines' time of the same work, scaled (now), or none of it (before)
+FIRST_BENCH_RULES = {"now": budget.from_other_machines, "before": lambda *args: None}
 
 
 def first_seeds(found: list) -> list:
@@ -39,9 +47,15 @@ def first_seeds(found: list) -> list:
 
 
 def estimate(run, found: list, nearest: int) -> float | None:
+    """By the nearest entries' rates on its machine alone: the other machines' time of the same work (none there
+    on a lent GPU's first command) left out."""
     others = [r for r in found if not (r.machine == run.machine and r.arch == run.arch)]
     budget.NEAREST_ENTRIES = nearest
-    return budget.estimate_seconds(run.config, others, flops=run.flops, step_flops=slot.step_flops)
+    budget.from_other_machines = FIRST_BENCH_RULES["before"]
+    try:
+        return budget.estimate_seconds(run.config, others, flops=run.flops, step_flops=slot.step_flops)
+    finally:
+        budget.from_other_machines = FIRST_BENCH_RULES["now"]
 
 
 def stopped_runs(found: list) -> list[tuple[float, float, float, str]]:
@@ -64,6 +78,39 @@ def stopped_runs(found: list) -> list[tuple[float, float, float, str]]:
             if scaled:
                 rows.append((left, own, scaled, run.config.profile))
     return rows
+
+
+def first_bench(found: list) -> dict[str, list]:
+    """Each machine's records of the cpu profile's runs as the runner plans them today, in the plan's order."""
+    import argparse
+
+    from benchmarks.run import options as run_command
+    from benchmarks.run import plan
+
+    parser = argparse.ArgumentParser()
+    run_command.add_arguments(parser)
+    planned = plan.plan(run_command.from_args(parser.parse_args(["--device", "cpu", "--profile", "cpu"]))).configs
+    order = {(budget.same_work(c), c.seed): i for i, c in enumerate(planned)}
+    out = {}
+    for r in found:
+        if (budget.same_work(r.config), r.config.seed) in order:
+            out.setdefault(r.machine, []).append(r)
+    return {m: sorted(runs, key=lambda r: order[budget.same_work(r.config), r.config.seed])
+            for m, runs in sorted(out.items()) if len(runs) == len(planned)}  # fmt: skip
+
+
+def replayed(runs: list, found: list, rule) -> tuple[float, float, float]:
+    """(median error, worst run as a factor, minutes of the rest estimated after the first run) of ``runs``, one
+    machine's bench in order, each estimated from the other machines' records and the runs before it."""
+    others = [r for r in found if r.machine != runs[0].machine]
+    budget.from_other_machines = rule
+    try:
+        guesses = [budget.estimate_seconds(r.config, others + runs[:k], flops=r.flops) for k, r in enumerate(runs)]
+        rest = sum(budget.estimate_seconds(r.config, others + runs[:1], flops=r.flops) or 0.0 for r in runs[1:])
+    finally:
+        budget.from_other_machines = FIRST_BENCH_RULES["now"]
+    factors = [g / r.final.wall_seconds for g, r in zip(guesses, runs) if g]
+    return (statistics.median(abs(f - 1) for f in factors), max(max(f, 1 / f) for f in factors), rest / 60)
 
 
 def main(folder: str = "results/runs") -> None:
@@ -99,6 +146,24 @@ def main(folder: str = "results/runs") -> None:
         cells = [f"{sum(row[i] for row in part):,.0f}, {statistics.median(abs(row[i] / row[0] - 1) for row in part):.0%}"
                  for i in (1, 2)]  # fmt: skip
         print(f"| {profile} | {len(part)} | {sum(row[0] for row in part):,.0f} | {cells[0]} | {cells[1]} |")
+
+    print(
+        "\nA machine's first bench (the cpu profile), replayed in plan order: each run from the other machines' "
+        "records and this machine's before it\n"
+    )
+    print(
+        "| machine | runs | median error: now, before | worst run: now, before | after run 1, the rest: measured, "
+        "now, before |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for machine, runs in first_bench(found).items():
+        rest = sum(r.final.wall_seconds for r in runs[1:]) / 60
+        cells = {name: replayed(runs, found, rule) for name, rule in FIRST_BENCH_RULES.items()}
+        now, before = cells["now"], cells["before"]
+        print(
+            f"| {machine} | {len(runs)} | {now[0]:.0%}, {before[0]:.0%} | {now[1]:.1f}x, {before[1]:.1f}x | "
+            f"{rest:.0f}, {now[2]:.0f}, {before[2]:.0f} min |"
+        )
 
 
 if __name__ == "__main__":

@@ -579,6 +579,41 @@ def test_an_entry_without_records_scales_from_the_two_entries_nearest_in_flops()
     assert budget.estimate_seconds(vgg, [nin, alexnet, *lenets], flops=flops) == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_new_machines_entry_takes_another_machines_time_of_the_same_work_scaled_by_the_works_both_ran():
+    """A machine that has run LeNet, AlexNet and NiN-no-1x1 but not NiN: NiN's estimate is its time on each other
+    machine that ran the same work, times this machine's time against that one's on the two works both ran nearest
+    to NiN in FLOPs (NiN-no-1x1 and AlexNet, not LeNet, bound by its steps), the median over those machines; a
+    machine that ran it on another device, or another configuration of it, is no such machine; and an entry with a
+    record of its own here scales from its own rate, as before."""
+    from benchmarks.run import budget
+    from tests.records_by_hand import make_config, make_record
+
+    def done(arch, machine, wall, flops=None, **changes):
+        _, r = make_record(arch, 0, 0.8, 100.0, machine=machine)
+        r = dataclasses.replace(r, config=dataclasses.replace(r.config, **changes), flops=flops or r.flops,
+                                final=dataclasses.replace(r.final, wall_seconds=wall))  # fmt: skip
+        return r
+
+    alexnet = 940_000_000
+    here = [done("lenet", "here", 100.0), done("alexnet", "here", 200.0, alexnet), done("nin-no-1x1", "here", 200.0)]
+    # elsewhere: LeNet 10x faster, AlexNet 2x, NiN-no-1x1 4x; the nearest two give 3x, LeNet's would make it 4x
+    elsewhere = [done("lenet", "b", 10.0), done("alexnet", "b", 100.0, alexnet), done("nin-no-1x1", "b", 50.0),
+                 done("nin", "b", 300.0)]  # fmt: skip
+    nin = make_config("nin", 0, machine="here")
+    assert budget.estimate_seconds(nin, here + elsewhere) == pytest.approx(300.0 * 3)
+    # a second machine, 2x slower than this one on both works nearest to NiN: NiN 50 s there -> 25 s here
+    third = [done("alexnet", "c", 400.0, alexnet), done("nin-no-1x1", "c", 400.0), done("nin", "c", 50.0)]
+    assert budget.estimate_seconds(nin, here + elsewhere + third) == pytest.approx((900.0 + 25.0) / 2)
+    # NiN on another device, or with other epochs, is not the same work: the rates of the two entries nearest in
+    # FLOPs here, as before (each 199 s of work past its 1 s warm-up, NiN-no-1x1 at NiN's FLOPs, AlexNet at 940 M)
+    apart = [done("nin", "c", 50.0, device="cpu"), done("nin", "d", 50.0, epochs=3)]
+    by_rates = (199.0 + 199.0 * 1_524_594_704 / alexnet) / 2 + 1.0
+    assert budget.estimate_seconds(nin, here + apart + [r for r in third if r.arch != "nin"]) == pytest.approx(by_rates)
+    # with a record of its own here (another configuration: twice the epochs, 400 s), NiN scales from its own rate
+    own = done("nin", "here", 401.0, epochs=4, lr=0.05)
+    assert budget.estimate_seconds(nin, here + elsewhere + [own]) == pytest.approx(201.0)
+
+
 def test_the_budget_needs_no_model_code(monkeypatch):
     """The estimate takes a run's FLOPs from a record of the same entry and input size, never from its network."""
     import archs

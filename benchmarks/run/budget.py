@@ -3,12 +3,15 @@ limit (a GPU lent for ten-minute commands) starts no run it cannot finish and st
 then resumes where it stopped.
 
 The estimate of a run is, in order: the median wall time of finished seeds of the same configuration on this
-machine; else the rate this machine reached on other configurations, in seconds per FLOP of a run's work (the
-median over its finished runs of the same entry, where there are any, else over those of the ``NEAREST_ENTRIES``
-entries nearest to it in FLOPs an example: how well a device is used grows with a layer's work, so LeNet's rate,
-bound by its steps, stands in for no larger network), times this run's work, counted from its FLOPs (as a record of
-the same entry at the same input size gives them: the suite's process runs no model code); else none, and the run
-is started (nothing says it cannot finish). The same estimates are what the plan prints, per run and in total.
+machine; else the rate this machine reached on other configurations of the same entry, in seconds per FLOP of a
+run's work, times this run's work, counted from its FLOPs (as a record of the same entry at the same input size
+gives them: the suite's process runs no model code); else, where other machines ran the same work, their time of it
+scaled by this machine's against theirs on the works both ran (``from_other_machines``); else the rate of the
+``NEAREST_ENTRIES`` entries nearest to it in FLOPs an example (how well a device is used grows with a layer's work,
+so LeNet's rate, bound by its steps, stands in for no larger network where a nearer one is there); else none, and
+the run is started (nothing says it cannot finish). The same estimates are what the plan prints, per run and in
+total. On a machine's first ``nox -s bench``, after LeNet alone, the rest of the suite came out at 6-11x its
+measured minutes by LeNet's rate and at 0.6-1.4x by the other machines' times (``perf/estimate_error.py``).
 
 A run's work is its forward FLOPs times its examples: a training example 3 forward passes, an evaluated one 1, the
 test set as often an epoch as the recipe evaluates it (the fast recipe: 4 times); and the optimizer's own FLOPs each
@@ -26,6 +29,7 @@ estimated from its own saved epochs instead (``still_to_run``): their pace on th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass
@@ -74,6 +78,42 @@ def nearest_entries(known: list[RunRecord], flops: int) -> list[RunRecord]:
     return [r for r in known if (r.arch, r.flops) in nearest]
 
 
+def same_work(config: RunConfig) -> RunConfig:
+    """A run's work, on whichever machine: its configuration less where it runs (the machine, and the compute path,
+    which each machine decides for itself) and its seed."""
+    return dataclasses.replace(config, machine="", fast=None, seed=0)
+
+
+def from_other_machines(config: RunConfig, finished: list[RunRecord], mine: list[RunRecord]) -> float | None:
+    """The run's seconds on this machine by the other machines that ran the same work (``same_work``): on each, its
+    median wall seconds times this machine's against that one's on the ``NEAREST_ENTRIES`` works both ran nearest to
+    it in FLOPs an example (the median of their ratios); the median over those machines. None where no other machine
+    ran it, or none ran anything this machine ran."""
+    target = same_work(config)
+    here: dict[RunConfig, list[RunRecord]] = {}
+    for r in mine:
+        if r.flops:
+            here.setdefault(same_work(r.config), []).append(r)
+    guesses = []
+    for machine in sorted({r.machine for r in finished} - {config.machine}):
+        there: dict[RunConfig, list[RunRecord]] = {}
+        for r in finished:
+            if r.machine == machine and r.final is not None and r.flops:
+                there.setdefault(same_work(r.config), []).append(r)
+        both = [work for work in here if work in there]
+        if target not in there or not both:
+            continue
+        flops = there[target][0].flops
+        both.sort(key=lambda w: (abs(math.log(here[w][0].flops / flops)), w.arch))  # 3x more and 3x fewer as near
+        ratios = [seconds(here[w]) / seconds(there[w]) for w in both[:NEAREST_ENTRIES]]
+        guesses.append(seconds(there[target]) * statistics.median(ratios))
+    return statistics.median(guesses) if guesses else None
+
+
+def seconds(runs: list[RunRecord]) -> float:
+    return statistics.median(r.final.wall_seconds for r in runs)
+
+
 def _work(config: RunConfig, flops: float, train: int, test: int, optimizer_flops: int) -> float:
     """FLOPs of a run: a training example costs 3 forward passes, an evaluated one 1, each evaluation of the test
     set counted; and the optimizer's own FLOPs each step."""
@@ -95,8 +135,13 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
     if not flops:
         return None
     scaled = [r for r in mine if r.flops and r.config.data == config.data]
+    own = [r for r in scaled if r.arch == config.arch]
+    if not own:  # another machine's time of the same work, scaled, before another entry's rate on this one
+        elsewhere = from_other_machines(config, finished, mine)
+        if elsewhere is not None:
+            return elsewhere
     # an entry's own rate first, else its nearest entries': LeNet's rate is not NiN's
-    scaled = [r for r in scaled if r.arch == config.arch] or nearest_entries(scaled, flops)
+    scaled = own or nearest_entries(scaled, flops)
     # the warm-up (compilation, autotuning) does not grow with FLOPs or epochs: scaled apart, as a constant
     rates = [
         (r.final.wall_seconds - (r.final.warmup_seconds or 0.0))
