@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import statistics
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,6 +37,16 @@ RULES = {"nearest 1": 1, "nearest 2": 2, "all entries": 10**6}
 NEAREST = budget.NEAREST_ENTRIES  # the rule in force (``estimate`` sets the module's value to each rule's)
 # a new entry's first run: the other machines' time of the same work, scaled (now), or none of it (before)
 FIRST_BENCH_RULES = {"now": budget.from_other_machines, "before": lambda *args: None}
+
+
+@contextmanager
+def first_run_rule(rule: str):
+    """``budget.estimate_seconds`` with the ``FIRST_BENCH_RULES`` rule for an entry's first run on a machine."""
+    budget.from_other_machines = FIRST_BENCH_RULES[rule]
+    try:
+        yield
+    finally:
+        budget.from_other_machines = FIRST_BENCH_RULES["now"]
 
 
 def first_seeds(found: list) -> list:
@@ -51,11 +62,8 @@ def estimate(run, found: list, nearest: int) -> float | None:
     on a lent GPU's first command) left out."""
     others = [r for r in found if not (r.machine == run.machine and r.arch == run.arch)]
     budget.NEAREST_ENTRIES = nearest
-    budget.from_other_machines = FIRST_BENCH_RULES["before"]
-    try:
+    with first_run_rule("before"):
         return budget.estimate_seconds(run.config, others, flops=run.flops, step_flops=slot.step_flops)
-    finally:
-        budget.from_other_machines = FIRST_BENCH_RULES["now"]
 
 
 def stopped_runs(found: list) -> list[tuple[float, float, float, str]]:
@@ -99,16 +107,13 @@ def first_bench(found: list) -> dict[str, list]:
             for m, runs in sorted(out.items()) if len(runs) == len(planned)}  # fmt: skip
 
 
-def replayed(runs: list, found: list, rule) -> tuple[float, float, float]:
+def replayed(runs: list, found: list, rule: str) -> tuple[float, float, float]:
     """(median error, worst run as a factor, minutes of the rest estimated after the first run) of ``runs``, one
     machine's bench in order, each estimated from the other machines' records and the runs before it."""
     others = [r for r in found if r.machine != runs[0].machine]
-    budget.from_other_machines = rule
-    try:
+    with first_run_rule(rule):
         guesses = [budget.estimate_seconds(r.config, others + runs[:k], flops=r.flops) for k, r in enumerate(runs)]
         rest = sum(budget.estimate_seconds(r.config, others + runs[:1], flops=r.flops) or 0.0 for r in runs[1:])
-    finally:
-        budget.from_other_machines = FIRST_BENCH_RULES["now"]
     factors = [g / r.final.wall_seconds for g, r in zip(guesses, runs) if g]
     return (statistics.median(abs(f - 1) for f in factors), max(max(f, 1 / f) for f in factors), rest / 60)
 
@@ -158,7 +163,7 @@ def main(folder: str = "results/runs") -> None:
     print("|---|---:|---:|---:|---:|")
     for machine, runs in first_bench(found).items():
         rest = sum(r.final.wall_seconds for r in runs[1:]) / 60
-        cells = {name: replayed(runs, found, rule) for name, rule in FIRST_BENCH_RULES.items()}
+        cells = {rule: replayed(runs, found, rule) for rule in FIRST_BENCH_RULES}
         now, before = cells["now"], cells["before"]
         print(
             f"| {machine} | {len(runs)} | {now[0]:.0%}, {before[0]:.0%} | {now[1]:.1f}x, {before[1]:.1f}x | "

@@ -84,28 +84,23 @@ def same_work(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, machine="", fast=None, seed=0)
 
 
-def from_other_machines(config: RunConfig, finished: list[RunRecord], mine: list[RunRecord]) -> float | None:
+def from_other_machines(config: RunConfig, finished: list[RunRecord]) -> float | None:
     """The run's seconds on this machine by the other machines that ran the same work (``same_work``): on each, its
-    median wall seconds times this machine's against that one's on the ``NEAREST_ENTRIES`` works both ran nearest to
-    it in FLOPs an example (the median of their ratios); the median over those machines. None where no other machine
-    ran it, or none ran anything this machine ran."""
-    target = same_work(config)
-    here: dict[RunConfig, list[RunRecord]] = {}
-    for r in mine:
-        if r.flops:
-            here.setdefault(same_work(r.config), []).append(r)
+    median wall seconds times this machine's against that one's on the works both ran of the ``NEAREST_ENTRIES``
+    entries nearest to it (``nearest_entries``; the median of their ratios); the median over those machines. None
+    where no other machine ran it, or none ran anything this machine ran."""
+    by_machine: dict[str, dict[RunConfig, list[RunRecord]]] = {}
+    for r in finished:
+        if r.final is not None and r.flops:
+            by_machine.setdefault(r.machine, {}).setdefault(same_work(r.config), []).append(r)
+    here, target = by_machine.pop(config.machine, {}), same_work(config)
     guesses = []
-    for machine in sorted({r.machine for r in finished} - {config.machine}):
-        there: dict[RunConfig, list[RunRecord]] = {}
-        for r in finished:
-            if r.machine == machine and r.final is not None and r.flops:
-                there.setdefault(same_work(r.config), []).append(r)
-        both = [work for work in here if work in there]
+    for _, there in sorted(by_machine.items()):
+        both = [r for work, runs in here.items() if work in there for r in runs]
         if target not in there or not both:
             continue
-        flops = there[target][0].flops
-        both.sort(key=lambda w: (abs(math.log(here[w][0].flops / flops)), w.arch))  # 3x more and 3x fewer as near
-        ratios = [seconds(here[w]) / seconds(there[w]) for w in both[:NEAREST_ENTRIES]]
+        nearest = {same_work(r.config) for r in nearest_entries(both, there[target][0].flops)}
+        ratios = [seconds(here[work]) / seconds(there[work]) for work in nearest]
         guesses.append(seconds(there[target]) * statistics.median(ratios))
     return statistics.median(guesses) if guesses else None
 
@@ -137,7 +132,7 @@ def estimate_seconds(config: RunConfig, finished: list[RunRecord], flops: int | 
     scaled = [r for r in mine if r.flops and r.config.data == config.data]
     own = [r for r in scaled if r.arch == config.arch]
     if not own:  # another machine's time of the same work, scaled, before another entry's rate on this one
-        elsewhere = from_other_machines(config, finished, mine)
+        elsewhere = from_other_machines(config, finished)
         if elsewhere is not None:
             return elsewhere
     # an entry's own rate first, else its nearest entries': LeNet's rate is not NiN's
